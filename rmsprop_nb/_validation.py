@@ -113,3 +113,20 @@ def kernel_type_check(kernel, arrays, reals=(), flags=(), ints=()):
         return lambda *args: check_bound(dict(zip(order, args)))
 
     return factory
+
+
+def grads_type_check(fn):
+    """Type check of the many-arrays kernels: ``fn(params, grads, ...)`` with tuples."""
+
+    def check(params, grads, *rest):
+        if not isinstance(grads, tuple) or len(grads) != len(params):
+            raise TypeError("grads must be a tuple with one array per parameter")
+        for k, (p, g) in enumerate(zip(params, grads)):
+            check_array(f"grads[{k}]", g, like=p, like_name=f"params[{k}]", writeable=False)
+        if len({type(g) for g in grads}) > 1 or len({(g.flags.writeable) for g in grads}) > 1:
+            raise TypeError(
+                "grads mixes writeable and read-only arrays for parameters of one kind; "
+                "pass all of them writeable (or all read-only)"
+            )
+
+    return check

@@ -27,6 +27,7 @@ from collections import namedtuple
 
 import numpy as np
 from numba import prange, types
+from numba.typed import List
 from numba.extending import overload
 
 from . import _validation
@@ -59,7 +60,7 @@ AdaGradHyper = namedtuple("AdaGradHyper", "lr eps_in eps_out weight_decay maximi
 
 
 def _rmsprop_update(x, g, s, buf, gavg, h, use_momentum, centered):
-    """One element of RMSProp; returns the new ``(x, s, buf, gavg)``.
+    r"""One element of RMSProp; returns the new ``(x, s, buf, gavg)``.
 
     .. math:: s \leftarrow \gamma s + (1-\gamma) g^2,\quad
               x \leftarrow x - \eta\, g / (\sqrt{s + \epsilon_{in}} + \epsilon_{out})
@@ -91,7 +92,7 @@ def _rmsprop_update(x, g, s, buf, gavg, h, use_momentum, centered):
 
 
 def _adagrad_update(x, g, s, h):
-    """One element of AdaGrad; returns the new ``(x, s)``.
+    r"""One element of AdaGrad; returns the new ``(x, s)``.
 
     .. math:: s \leftarrow s + g^2,\quad
               x \leftarrow x - \eta_t\, g / (\sqrt{s + \epsilon_{in}} + \epsilon_{out})
@@ -251,6 +252,7 @@ def _update_flat(x, g, s, buf, gavg, h):
 
 @jit
 def _update_many_serial(params, grads, squares, bufs, avgs, h):
+    """Update many arrays of one type (tuples, any shape), one after the other."""
     for t in range(len(params)):
         _update_serial(
             _flat(params[t]), _flat(grads[t]), _flat(squares[t]), _flat(_item(bufs, t)),
@@ -260,26 +262,48 @@ def _update_many_serial(params, grads, squares, bufs, avgs, h):
 
 @jit(parallel=True)
 def _update_many_parallel(params, grads, squares, bufs, avgs, h, chunks):
-    # chunks[k] = (array index, start, stop): the arrays cut into blocks of at most _BLOCK
-    # elements, so that one large and many tiny arrays still spread evenly over the threads.
+    """Update many arrays at once; the arguments are typed Lists of flat arrays.
+
+    chunks[k] = (array index, start, stop) cuts the arrays into blocks of at most _BLOCK
+    elements, so that one large and many tiny arrays still spread evenly over the threads.
+    (Numba cannot pass a long tuple into a parallel region, hence the Lists.)
+    """
     for k in prange(chunks.shape[0]):
         t, lo, hi = chunks[k, 0], chunks[k, 1], chunks[k, 2]
         _update_serial(
-            _flat(params[t])[lo:hi], _flat(grads[t])[lo:hi], _flat(squares[t])[lo:hi],
-            _slice(_flat(_item(bufs, t)), lo, hi), _slice(_flat(_item(avgs, t)), lo, hi), h,
+            params[t][lo:hi], grads[t][lo:hi], squares[t][lo:hi],
+            _slice(_item(bufs, t), lo, hi), _slice(_item(avgs, t), lo, hi), h,
         )
 
 
 @jit
-def _update_many(params, grads, squares, bufs, avgs, h, chunks, nbytes):
-    """One step over many arrays of one type; ``nbytes`` is their total size in bytes."""
-    if nbytes >= PARALLEL_MIN_BYTES:
-        _update_many_parallel(params, grads, squares, bufs, avgs, h, chunks)
-    else:
-        _update_many_serial(params, grads, squares, bufs, avgs, h)
+def _flat_list(arrays):
+    """A typed List of flat views of a tuple of arrays (no data is copied)."""
+    out = List()
+    for t in range(len(arrays)):
+        out.append(_flat(arrays[t]))
+    return out
+
+
+def flat_lists(params, squares, bufs=None, avgs=None):
+    """Typed Lists of flat views, made once by an optimizer for its parallel steps."""
+    return tuple(None if t is None else _flat_list(t) for t in (params, squares, bufs, avgs))
 
 
 @jit
+def _update_many(params, grads, squares, bufs, avgs, lists, h, chunks):
+    """One step over many arrays of one type: serially, or in parallel when ``lists`` (flat
+    views of params, squares, bufs, avgs, from :func:`flat_lists`) is given."""
+    if lists is None:
+        _update_many_serial(params, grads, squares, bufs, avgs, h)
+    else:
+        flat_params, flat_squares, flat_bufs, flat_avgs = lists
+        _update_many_parallel(
+            flat_params, _flat_list(grads), flat_squares, flat_bufs, flat_avgs, h, chunks
+        )
+
+
+@jit(type_check=_validation.grads_type_check)
 def _first_bad_grad(params, grads):
     """Index of the first gradient whose shape differs from its parameter or that overlaps
     it, else -1. Runs before any update so that a bad gradient changes nothing."""
@@ -287,6 +311,35 @@ def _first_bad_grad(params, grads):
         if grads[t].shape != params[t].shape or _overlap(grads[t], params[t]):
             return t
     return -1
+
+
+@jit(type_check=_validation.grads_type_check)
+def _rmsprop_many(
+    params, grads, squares, bufs, avgs, lists, chunks,
+    lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
+):
+    """One RMSProp step over a tuple of arrays of one type (the optimizer's hot path).
+
+    Returns -1, or the index of the first bad gradient, in which case nothing was changed.
+    """
+    h = _rmsprop_hyper(params[0], lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum)
+    bad = _first_bad_grad(params, grads)
+    if bad < 0:
+        _update_many(params, grads, squares, bufs, avgs, lists, h, chunks)
+    return bad
+
+
+@jit(type_check=_validation.grads_type_check)
+def _adagrad_many(
+    params, grads, sums, lists, chunks, lr, eps, eps_in_sqrt, weight_decay, maximize,
+    lr_decay, step,
+):
+    """One AdaGrad step over a tuple of arrays of one type; returns as :func:`_rmsprop_many`."""
+    h = _adagrad_hyper(params[0], lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
+    bad = _first_bad_grad(params, grads)
+    if bad < 0:
+        _update_many(params, grads, sums, None, None, lists, h, chunks)
+    return bad
 
 
 def block_table(sizes):

@@ -1,0 +1,510 @@
+r"""The optimizer classes: :class:`RMSProp` and :class:`AdaGrad` for lists of NumPy arrays.
+
+Shaped like ``torch.optim``: an optimizer is constructed over a list of parameter arrays, which
+it updates in place on every :meth:`~RMSProp.step`; its state (running averages, step count) can
+be saved with :meth:`~RMSProp.state_dict` and restored with :meth:`~RMSProp.load_state_dict`.
+
+A step over many arrays is one compiled call per *kind* of array (dtype, number of dimensions,
+memory order), not one call per array: parameters of one kind are kept together as a tuple,
+the gradients are gathered into a tuple, and the kernel walks all of them, in parallel when they
+are large together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validation, kernels
+
+__all__ = ["RMSProp", "AdaGrad"]
+
+
+class _Group:
+    """Parameters of one kind (dtype, ndim, memory order), with their state, as tuples."""
+
+    def __init__(self, indices, params, state_names, state):
+        self.indices = tuple(indices)
+        self.params = tuple(params[i] for i in self.indices)
+        # None for state that is off (e.g. no momentum buffer): the kernels specialise on it.
+        self.state = {
+            name: None if state[name] is None else tuple(state[name][i] for i in self.indices)
+            for name in state_names
+        }
+        self.chunks = kernels.block_table([p.size for p in self.params])
+        # Large groups take the parallel loop, which walks typed Lists of flat views.
+        parallel = sum(p.nbytes for p in self.params) >= kernels.PARALLEL_MIN_BYTES
+        self.lists = (
+            kernels.flat_lists(self.params, *self.state.values()) if parallel else None
+        )
+
+
+class _Optimizer:
+    """What RMSProp and AdaGrad share: parameters, state, checks, state_dict."""
+
+    _name = ""
+    _state_names: tuple = ()
+
+    def __init__(self, params, hyperparams):
+        self.params = _check_params(self._name, params)
+        for name, value in hyperparams.items():
+            setattr(self, name, value)
+        self.step_count = 0
+        self._state = self._init_state()
+        kinds = {}
+        for i, p in enumerate(self.params):
+            kinds.setdefault((p.dtype, p.ndim, _validation.memory_order(p)), []).append(i)
+        self._groups = [
+            _Group(ix, self.params, self._state_names, self._state) for ix in kinds.values()
+        ]
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _init_state(self):  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    def _hyperparams(self):
+        return {name: getattr(self, name) for name in self._hyperparam_names}
+
+    def state_dict(self):
+        """Return the optimizer state as plain Python numbers and NumPy arrays (copies).
+
+        Returns
+        -------
+        dict
+            ``{"algorithm": str, "step": int, "hyperparams": dict, "state": {name: [array,
+            ...]}}``, with one array per parameter for each state buffer that is on.
+        """
+        return {
+            "algorithm": self._name,
+            "step": self.step_count,
+            "hyperparams": self._hyperparams(),
+            "state": {
+                name: [a.copy() for a in arrays]
+                for name, arrays in self._state.items()
+                if arrays is not None
+            },
+        }
+
+    def load_state_dict(self, state_dict):
+        """Restore a state saved by :meth:`state_dict`; the next step continues bit-for-bit.
+
+        Everything is checked (algorithm, buffers, number, shapes and dtypes of the arrays,
+        hyperparameters) before anything is changed.
+
+        Parameters
+        ----------
+        state_dict : dict
+            As returned by :meth:`state_dict`.
+
+        Raises
+        ------
+        ValueError, TypeError
+            When the state does not fit this optimizer; the optimizer is then unchanged.
+        """
+        name = self._name
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{name}.load_state_dict: expected a dict, got {type(state_dict).__name__}")
+        missing = {"algorithm", "step", "hyperparams", "state"} - set(state_dict)
+        if missing:
+            raise ValueError(f"{name}.load_state_dict: missing keys {sorted(missing)}")
+        if state_dict["algorithm"] != name:
+            raise ValueError(
+                f"{name}.load_state_dict: the state is for {state_dict['algorithm']!r}, not {name!r}"
+            )
+        step = state_dict["step"]
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError(f"{name}.load_state_dict: step must be an integer >= 0, got {step!r}")
+        hyper = dict(state_dict["hyperparams"])
+        if set(hyper) != set(self._hyperparam_names):
+            raise ValueError(
+                f"{name}.load_state_dict: hyperparams must have the keys "
+                f"{sorted(self._hyperparam_names)}, got {sorted(hyper)}"
+            )
+        self._check_hyperparams(hyper)
+        saved = state_dict["state"]
+        mine = {k: v for k, v in self._state.items() if v is not None}
+        if set(saved) != set(mine):
+            raise ValueError(
+                f"{name}.load_state_dict: the state has buffers {sorted(saved)} but this "
+                f"optimizer keeps {sorted(mine)} (momentum/centered must match)"
+            )
+        for key, arrays in saved.items():
+            if len(arrays) != len(self.params):
+                raise ValueError(
+                    f"{name}.load_state_dict: {key} has {len(arrays)} arrays for "
+                    f"{len(self.params)} parameters"
+                )
+            for i, (a, p) in enumerate(zip(arrays, self.params)):
+                if not isinstance(a, np.ndarray):
+                    raise TypeError(f"{name}.load_state_dict: {key}[{i}] must be a numpy.ndarray")
+                if a.dtype != p.dtype or a.shape != p.shape:
+                    raise ValueError(
+                        f"{name}.load_state_dict: {key}[{i}] has dtype {a.dtype} and shape "
+                        f"{a.shape}; parameter {i} has dtype {p.dtype} and shape {p.shape}"
+                    )
+        # All checked: now change things.
+        for key, arrays in saved.items():
+            for dst, src in zip(mine[key], arrays):
+                np.copyto(dst, src)
+        for key, value in _floats(hyper).items():
+            setattr(self, key, value)
+        self.step_count = int(step)
+
+    # -- step ------------------------------------------------------------------------------
+
+    def step(self, grads):
+        """Update every parameter in place from its gradient.
+
+        Parameters
+        ----------
+        grads : sequence of ndarray
+            One gradient per parameter, in the order of ``params``, each with the parameter's
+            shape, dtype and memory order (contiguous; read-only arrays are fine).
+
+        Raises
+        ------
+        ValueError, TypeError
+            A wrong number of gradients, or a gradient that does not match its parameter, or a
+            hyperparameter out of range. No parameter or state is changed then.
+        """
+        groups = self._groups
+        if len(grads) != len(self.params):
+            raise ValueError(
+                f"{self._name}.step: expected {len(self.params)} gradients (one per parameter), "
+                f"got {len(grads)}"
+            )
+        t = self.step_count + 1
+        try:
+            if len(groups) == 1:
+                grp = groups[0]
+                self._raise_if_bad(grp, grads, self._step_group(grp, tuple(grads), t))
+            else:
+                batches = [tuple([grads[i] for i in grp.indices]) for grp in groups]
+                # Every group is checked before any group is updated.
+                for grp, batch in zip(groups, batches):
+                    self._raise_if_bad(grp, batch, kernels._first_bad_grad(grp.params, batch))
+                for grp, batch in zip(groups, batches):
+                    self._step_group(grp, batch, t)
+        except (TypeError, ValueError):
+            # Say precisely which gradient is wrong when its type is (the kernels' type checks
+            # only see one kind of parameter at a time); otherwise re-raise as it is.
+            _check_grads(self._name, self.params, grads)
+            raise
+        self.step_count = t
+
+    def _raise_if_bad(self, grp, batch, bad):
+        if bad >= 0:
+            i = grp.indices[bad]
+            g, p = batch[bad], self.params[i]
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"{self._name}.step: grads[{i}] has shape {g.shape} but params[{i}] has "
+                    f"shape {p.shape}"
+                )
+            raise ValueError(f"{self._name}.step: grads[{i}] shares memory with params[{i}]")
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._hyperparams().items())
+        return f"{self._name}(<{len(self.params)} arrays>, {args})"
+
+
+def _check_params(name, params):
+    if isinstance(params, np.ndarray):
+        raise TypeError(f"{name}: params must be a list of arrays; wrap a single array in a list")
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"{name}: params must be a list of arrays, got {type(params).__name__}") from None
+    if not params:
+        raise ValueError(f"{name}: params is empty")
+    for i, p in enumerate(params):
+        _validation.check_array(f"{name}: params[{i}]", p)
+    # No two parameters may share memory: one step would update the shared part twice.
+    spans = sorted(
+        (p.__array_interface__["data"][0], p.nbytes, i) for i, p in enumerate(params) if p.size
+    )
+    for (a0, an, ai), (b0, _, bi) in zip(spans, spans[1:]):
+        if b0 < a0 + an:
+            raise ValueError(f"{name}: params[{ai}] and params[{bi}] share memory")
+    return params
+
+
+def _check_grads(name, params, grads):
+    for i, (p, g) in enumerate(zip(params, grads)):
+        _validation.check_array(
+            f"{name}.step: grads[{i}]", g, like=p, like_name=f"params[{i}]", writeable=False
+        )
+
+
+class RMSProp(_Optimizer):
+    r"""RMSProp (Tieleman & Hinton, 2012) over a list of NumPy arrays, updated in place.
+
+    For every element, with gradient :math:`g` (after ``maximize`` and ``weight_decay``):
+
+    .. math::
+
+        s_t &= \gamma\, s_{t-1} + (1 - \gamma)\, g_t^2 \\
+        x_t &= x_{t-1} - \eta\, \frac{g_t}{\sqrt{s_t + \epsilon}}
+        \qquad (\texttt{eps\_in\_sqrt=True},\ \text{the book})
+
+    or :math:`x_t = x_{t-1} - \eta\, g_t / (\sqrt{s_t} + \epsilon)` with
+    ``eps_in_sqrt=False`` (PyTorch). :math:`s` starts at 0. With ``centered=True`` the
+    denominator uses the variance estimate :math:`\max(s_t - \bar g_t^2, 0)`, where
+    :math:`\bar g_t = \gamma \bar g_{t-1} + (1-\gamma) g_t`; with ``momentum`` :math:`\mu > 0`,
+    :math:`b_t = \mu b_{t-1} + g_t / \mathrm{denom}_t` and :math:`x_t = x_{t-1} - \eta b_t`;
+    ``weight_decay`` :math:`\lambda` replaces :math:`g_t` by :math:`g_t + \lambda x_{t-1}`;
+    ``maximize`` by :math:`-g_t` (first).
+
+    Parameters
+    ----------
+    params : list of ndarray
+        The parameters: float32 or float64, contiguous, writeable, not sharing memory. They are
+        updated in place by :meth:`step`. Arrays of different dtypes and shapes may be mixed.
+    lr : float, default 0.01
+        Learning rate :math:`\eta \ge 0` (the book's :math:`\eta`).
+    gamma : float, default 0.9
+        Decay rate :math:`\gamma \in [0, 1)`: :math:`s` averages about the last
+        :math:`1/(1-\gamma)` squared gradients. PyTorch calls it ``alpha``, Keras ``rho``,
+        optax ``decay``.
+    eps : float, default 1e-6
+        :math:`\epsilon \ge 0`, the book's value; see ``eps_in_sqrt`` for where it goes.
+    eps_in_sqrt : bool, default True
+        True: :math:`\sqrt{s + \epsilon}` (book, optax, Keras). False: :math:`\sqrt{s} +
+        \epsilon` (PyTorch).
+    momentum : float, default 0.0
+        Momentum :math:`\mu \ge 0` (PyTorch's form); a buffer per parameter is kept if > 0.
+    centered : bool, default False
+        Normalise by the estimated variance instead of the second moment (keeps :math:`\bar g`).
+    weight_decay : float, default 0.0
+        Coupled L2 penalty :math:`\lambda \ge 0`, added to the gradient.
+    maximize : bool, default False
+        Maximise the objective instead of minimising it.
+
+    Attributes
+    ----------
+    params : list of ndarray
+        The arrays being optimised.
+    step_count : int
+        Number of steps taken.
+    lr, gamma, eps, eps_in_sqrt, momentum, centered, weight_decay, maximize
+        The hyperparameters. ``lr``, ``gamma``, ``eps`` and ``weight_decay`` may be changed
+        between steps (e.g. a learning-rate schedule); they are checked at the next step.
+
+    Notes
+    -----
+    How to get the same numbers as other libraries:
+
+    ============ ===================================== ==================================
+    library      its call                              this class
+    ============ ===================================== ==================================
+    d2l (book)   ``rmsprop(eta, gamma=0.9)``, eps 1e-6 ``RMSProp(p, lr=eta, gamma=0.9)``
+    PyTorch      ``RMSprop(p, lr, alpha=0.99,``        ``RMSProp(p, lr, gamma=0.99,``
+                 ``eps=1e-8)``                         ``eps=1e-8, eps_in_sqrt=False)``
+    optax        ``rmsprop(lr, decay=0.9, eps=1e-8)``  ``RMSProp(p, lr, 0.9, 1e-8)``
+    Keras        ``RMSprop(lr, rho=0.9,``              ``RMSProp(p, lr, 0.9, 1e-7)``
+                 ``epsilon=1e-7)``
+    ============ ===================================== ==================================
+
+    PyTorch's ``momentum``, ``centered``, ``weight_decay`` and ``maximize`` have the same
+    meaning here. Keras's own ``momentum`` and ``centered`` differ in detail.
+    The per-element update is :func:`rmsprop_nb.kernels.rmsprop_step`; a step over many
+    arrays is one compiled call per kind of array.
+
+    References
+    ----------
+    .. [1] T. Tieleman and G. Hinton, "Lecture 6.5 - RMSProp: Divide the gradient by a running
+       average of its recent magnitude", COURSERA: Neural Networks for Machine Learning, 2012.
+    .. [2] A. Zhang, Z. C. Lipton, M. Li and A. J. Smola, *Dive into Deep Learning*, §7.6
+       "RMSProp" (PyTorch edition), https://d2l.ai.
+    .. [3] A. Graves, "Generating Sequences With Recurrent Neural Networks", arXiv:1308.0850,
+       2013 (the centered variant).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rmsprop_nb import RMSProp
+    >>> x = np.array([-5.0, -2.0])
+    >>> opt = RMSProp([x], lr=0.4, gamma=0.9)
+    >>> for _ in range(20):
+    ...     opt.step([np.array([0.2, 4.0]) * x])   # gradient of 0.1 x1^2 + 2 x2^2
+    >>> print(f"x1 {x[0]:f}, x2 {x[1]:f}")
+    x1 -0.010599, x2 0.000000
+
+    Save and resume:
+
+    >>> state = opt.state_dict()
+    >>> opt2 = RMSProp([x.copy()], lr=0.4)
+    >>> opt2.load_state_dict(state)
+    >>> opt2.step_count, opt2.gamma
+    (20, 0.9)
+    """
+
+    _name = "RMSProp"
+    _state_names = ("square_avg", "momentum_buffer", "grad_avg")
+    _hyperparam_names = (
+        "lr", "gamma", "eps", "eps_in_sqrt", "momentum", "centered", "weight_decay", "maximize",
+    )
+
+    def __init__(
+        self, params, lr=0.01, gamma=0.9, eps=1e-6, *, eps_in_sqrt=True, momentum=0.0,
+        centered=False, weight_decay=0.0, maximize=False,
+    ):
+        hyper = dict(
+            lr=lr, gamma=gamma, eps=eps, eps_in_sqrt=eps_in_sqrt, momentum=momentum,
+            centered=centered, weight_decay=weight_decay, maximize=maximize,
+        )
+        self._check_hyperparams(hyper)
+        hyper = _floats(hyper)
+        super().__init__(params, hyper)
+
+    def _check_hyperparams(self, h):
+        n = self._name
+        _validation.check_range(f"{n}: lr", h["lr"])
+        _validation.check_range(f"{n}: gamma", h["gamma"], 0.0, 1.0, high_open=True)
+        _validation.check_range(f"{n}: eps", h["eps"])
+        _validation.check_range(f"{n}: momentum", h["momentum"])
+        _validation.check_range(f"{n}: weight_decay", h["weight_decay"])
+        for flag in ("eps_in_sqrt", "centered", "maximize"):
+            _validation.check_flag(f"{n}: {flag}", h[flag])
+        if hasattr(self, "momentum") and (h["momentum"] > 0) != (self.momentum > 0):
+            raise ValueError(f"{n}: momentum cannot be switched on or off after construction")
+        if hasattr(self, "centered") and h["centered"] != self.centered:
+            raise ValueError(f"{n}: centered cannot be changed after construction")
+
+    def _init_state(self):
+        zeros = [np.zeros_like(p) for p in self.params]
+        return {
+            "square_avg": zeros,
+            "momentum_buffer": [np.zeros_like(p) for p in self.params] if self.momentum > 0 else None,
+            "grad_avg": [np.zeros_like(p) for p in self.params] if self.centered else None,
+        }
+
+    def _step_group(self, grp, grads, t):
+        st = grp.state
+        return kernels._rmsprop_many(
+            grp.params, grads, st["square_avg"], st["momentum_buffer"], st["grad_avg"],
+            grp.lists, grp.chunks, self.lr, self.gamma, self.eps, self.eps_in_sqrt,
+            self.weight_decay, self.maximize, self.momentum,
+        )
+
+
+class AdaGrad(_Optimizer):
+    r"""AdaGrad (Duchi, Hazan & Singer, 2011) over a list of NumPy arrays, updated in place.
+
+    For every element, with gradient :math:`g` (after ``maximize`` and ``weight_decay``):
+
+    .. math::
+
+        s_t &= s_{t-1} + g_t^2, \qquad \eta_t = \frac{\eta}{1 + (t-1)\,\delta} \\
+        x_t &= x_{t-1} - \eta_t\, \frac{g_t}{\sqrt{s_t + \epsilon}}
+        \qquad (\texttt{eps\_in\_sqrt=True},\ \text{the book})
+
+    or :math:`x_t = x_{t-1} - \eta_t\, g_t / (\sqrt{s_t} + \epsilon)` with
+    ``eps_in_sqrt=False`` (PyTorch). :math:`s_0` is ``initial_accumulator_value``
+    (0 in the book). Because :math:`s_t` only grows, the effective rate
+    :math:`\eta_t / \sqrt{s_t + \epsilon}` of every coordinate only decays.
+
+    Parameters
+    ----------
+    params : list of ndarray
+        The parameters: float32 or float64, contiguous, writeable, not sharing memory.
+    lr : float, default 0.01
+        Learning rate :math:`\eta \ge 0`.
+    eps : float, default 1e-6
+        :math:`\epsilon \ge 0` (the book's value; PyTorch uses 1e-10, outside the root).
+    eps_in_sqrt : bool, default True
+        True: :math:`\sqrt{s + \epsilon}` (book, optax, Keras). False: :math:`\sqrt{s} +
+        \epsilon` (PyTorch).
+    initial_accumulator_value : float, default 0.0
+        :math:`s_0 \ge 0` (PyTorch's name; Keras and optax use 0.1).
+    lr_decay : float, default 0.0
+        :math:`\delta \ge 0` in :math:`\eta_t = \eta / (1 + (t-1)\delta)` (PyTorch's form).
+    weight_decay : float, default 0.0
+        Coupled L2 penalty :math:`\lambda \ge 0`, added to the gradient.
+    maximize : bool, default False
+        Maximise the objective instead of minimising it.
+
+    Attributes
+    ----------
+    params : list of ndarray
+        The arrays being optimised.
+    step_count : int
+        Number of steps taken (:math:`t` of the last step).
+    lr, eps, eps_in_sqrt, initial_accumulator_value, lr_decay, weight_decay, maximize
+        The hyperparameters; ``lr``, ``eps``, ``lr_decay`` and ``weight_decay`` may be changed
+        between steps and are checked at the next step.
+
+    Notes
+    -----
+    ============ ======================================= ====================================
+    library      its call                                this class
+    ============ ======================================= ====================================
+    d2l (book)   ``adagrad(eta)``, eps 1e-6              ``AdaGrad(p, lr=eta)``
+    PyTorch      ``Adagrad(p, lr=0.01, eps=1e-10)``      ``AdaGrad(p, 0.01, 1e-10,``
+                                                         ``eps_in_sqrt=False)``
+    optax        ``adagrad(lr, initial_accumulator``     ``AdaGrad(p, lr, 1e-7,``
+                 ``_value=0.1, eps=1e-7)``               ``initial_accumulator_value=0.1)``
+    Keras        ``Adagrad(lr, initial_accumulator``     ``AdaGrad(p, lr, 1e-7,``
+                 ``_value=0.1, epsilon=1e-7)``           ``initial_accumulator_value=0.1)``
+    ============ ======================================= ====================================
+
+    The per-element update is :func:`rmsprop_nb.kernels.adagrad_step`.
+
+    References
+    ----------
+    .. [1] J. Duchi, E. Hazan and Y. Singer, "Adaptive Subgradient Methods for Online Learning
+       and Stochastic Optimization", Journal of Machine Learning Research 12, 2121-2159, 2011.
+    .. [2] A. Zhang, Z. C. Lipton, M. Li and A. J. Smola, *Dive into Deep Learning*, §7.5
+       "AdaGrad" (PyTorch edition), https://d2l.ai.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rmsprop_nb import AdaGrad
+    >>> x = np.array([-5.0, -2.0])
+    >>> opt = AdaGrad([x], lr=0.4)
+    >>> for _ in range(20):
+    ...     opt.step([np.array([0.2, 4.0]) * x])
+    >>> print(f"x1 {x[0]:f}, x2 {x[1]:f}")
+    x1 -2.382563, x2 -0.158591
+    """
+
+    _name = "AdaGrad"
+    _state_names = ("sum",)
+    _hyperparam_names = (
+        "lr", "eps", "eps_in_sqrt", "initial_accumulator_value", "lr_decay", "weight_decay",
+        "maximize",
+    )
+
+    def __init__(
+        self, params, lr=0.01, eps=1e-6, *, eps_in_sqrt=True, initial_accumulator_value=0.0,
+        lr_decay=0.0, weight_decay=0.0, maximize=False,
+    ):
+        hyper = dict(
+            lr=lr, eps=eps, eps_in_sqrt=eps_in_sqrt,
+            initial_accumulator_value=initial_accumulator_value, lr_decay=lr_decay,
+            weight_decay=weight_decay, maximize=maximize,
+        )
+        self._check_hyperparams(hyper)
+        super().__init__(params, _floats(hyper))
+
+    def _check_hyperparams(self, h):
+        n = self._name
+        for key in ("lr", "eps", "initial_accumulator_value", "lr_decay", "weight_decay"):
+            _validation.check_range(f"{n}: {key}", h[key])
+        for flag in ("eps_in_sqrt", "maximize"):
+            _validation.check_flag(f"{n}: {flag}", h[flag])
+
+    def _init_state(self):
+        return {"sum": [np.full_like(p, self.initial_accumulator_value) for p in self.params]}
+
+    def _step_group(self, grp, grads, t):
+        return kernels._adagrad_many(
+            grp.params, grads, grp.state["sum"], grp.lists, grp.chunks, self.lr, self.eps,
+            self.eps_in_sqrt, self.weight_decay, self.maximize, self.lr_decay, t,
+        )
+
+
+def _floats(hyper):
+    """Real hyperparameters as Python floats and flags as bools: one compiled specialization."""
+    return {k: bool(v) if isinstance(v, (bool, np.bool_)) else float(v) for k, v in hyper.items()}
