@@ -1,0 +1,762 @@
+r"""AdaGrad and RMSProp on NVIDIA GPUs: the same per-element updates, compiled by numba-cuda.
+
+Nothing here is a second copy of the math: :data:`rmsprop_update` and :data:`adagrad_update`
+are :func:`rmsprop_nb.kernels._rmsprop_update` and ``_adagrad_update``, the very functions the
+CPU kernels compile, compiled again as CUDA device functions. This module adds
+
+* the launchers :func:`rmsprop_step` and :func:`adagrad_step`: the CPU kernels' arguments,
+  checks and error messages, for arrays that live on the GPU (Numba device arrays, CuPy
+  arrays, PyTorch CUDA tensors: anything with ``__cuda_array_interface__``, used without a
+  copy), and one grid-stride kernel launch each;
+* :func:`rmsprop_hyper` and :func:`adagrad_hyper`, which check the hyperparameters and cast
+  them to the arrays' dtype for your own kernels that call the device functions;
+* what the optimizer classes need to keep their state on the GPU.
+
+The module is imported on demand (``import rmsprop_nb`` never imports it, nor ``numba.cuda``)
+and needs the ``numba-cuda`` package: ``pip install "rmsprop-nb[cuda]"``. Kernels are compiled
+on their first launch, for the dtype they meet; importing needs no GPU. Without a GPU, Numba's
+CUDA simulator runs everything (slowly) when ``NUMBA_ENABLE_CUDASIM=1`` is set before
+``numba.cuda`` is first imported.
+
+Float32 stays float32: the hyperparameters are cast to the arrays' dtype on the host, and the
+device functions contain no float64 literal, so the float32 kernels' PTX has no ``.f64``
+instruction. On a GPU, NVVM fuses multiply-adds (FMA), so results may differ from the CPU
+kernels in the last bit or two; the simulator reproduces the CPU bit for bit in float64.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+
+import numpy as np
+
+if importlib.util.find_spec("numba_cuda") is None:  # Numba's own numba.cuda is deprecated
+    raise ImportError(
+        'rmsprop_nb.cuda needs the numba-cuda package: pip install "rmsprop-nb[cuda]" '
+        '(or pip install "numba-cuda[cu13]" for CUDA 13, "numba-cuda[cu12]" for CUDA 12)'
+    )
+
+from numba import cuda  # noqa: E402  (after the check above, on purpose)
+
+from . import _validation, kernels  # noqa: E402
+
+__all__ = [
+    "rmsprop_step",
+    "adagrad_step",
+    "rmsprop_update",
+    "adagrad_update",
+    "rmsprop_hyper",
+    "adagrad_hyper",
+    "THREADS_PER_BLOCK",
+    "MAX_BLOCKS",
+]
+
+#: Threads per block of the launchers' kernels. The update is memory-bound; 256 keeps every
+#: multiprocessor full on all current GPUs.
+THREADS_PER_BLOCK = 256
+
+#: At most this many blocks per launch (``None``: 32 per multiprocessor of the current GPU).
+#: Larger arrays are covered by the grid-stride loop: each thread updates several elements.
+#: Tests set this and :data:`THREADS_PER_BLOCK` small to run several blocks and strides.
+MAX_BLOCKS = None
+
+
+# --------------------------------------------------------------------------------------------
+# The device functions: the CPU's per-element math, compiled for the GPU.
+# --------------------------------------------------------------------------------------------
+
+# inline="always" also lets compile_ptx work without a GPU (a separately compiled device
+# function would be linked, which asks the driver).
+rmsprop_update = cuda.jit(device=True, inline="always")(kernels._rmsprop_update)
+adagrad_update = cuda.jit(device=True, inline="always")(kernels._adagrad_update)
+
+rmsprop_update.__doc__ = r"""RMSProp for one element, as a CUDA device function.
+
+    ``rmsprop_update(x, g, s, buf, gavg, h, use_momentum, centered) -> (x, s, buf, gavg)``
+
+    Call it from your own ``@cuda.jit`` kernel, for example to fuse the gradient computation
+    with the update. It returns the new values; storing them is up to the caller.
+
+    .. math::
+
+        s \leftarrow \gamma s + (1-\gamma)\, g^2, \qquad
+        x \leftarrow x - \eta\, \frac{g}{\sqrt{s + \epsilon}}
+        \quad\text{or}\quad x - \eta\, \frac{g}{\sqrt{s} + \epsilon}
+
+    with the options of :func:`rmsprop_nb.kernels.rmsprop_step` (``maximize``,
+    ``weight_decay``, momentum, centered); the full rules are in :class:`rmsprop_nb.RMSProp`.
+
+    Parameters
+    ----------
+    x, g, s : float32 or float64
+        Parameter, gradient and running average of :math:`g^2` (all of one dtype).
+    buf, gavg : float
+        Momentum buffer and running average of :math:`g`; pass ``h.zero`` when unused.
+    h : RMSPropHyper
+        The hyperparameters in the arrays' dtype, from :func:`rmsprop_hyper` (pass it to the
+        kernel as an argument).
+    use_momentum, centered : bool
+        Whether ``buf`` and ``gavg`` are used (compile-time constants are best: the unused
+        branch is then compiled out).
+
+    Returns
+    -------
+    x, s, buf, gavg : float
+        The updated values (``buf`` and ``gavg`` unchanged when unused).
+
+    See Also
+    --------
+    rmsprop_step : the launcher, for whole arrays.
+    rmsprop_hyper : builds ``h``.
+
+    References
+    ----------
+    .. [1] T. Tieleman and G. Hinton, "Lecture 6.5 - RMSProp", COURSERA: Neural Networks for
+       Machine Learning, 2012.
+    .. [2] A. Zhang, Z. C. Lipton, M. Li and A. J. Smola, *Dive into Deep Learning*, §7.6
+       "RMSProp", https://d2l.ai.
+
+    Examples
+    --------
+    A kernel that computes the gradient of :math:`0.1 x_1^2 + 2 x_2^2` and takes 20 steps
+    without leaving the GPU (one thread per element):
+
+    >>> import numpy as np
+    >>> from numba import cuda
+    >>> from rmsprop_nb.cuda import rmsprop_hyper, rmsprop_update
+    >>> @cuda.jit
+    ... def train(x, c, s, h, steps):
+    ...     i = cuda.grid(1)
+    ...     if i < x.size:
+    ...         xi, si = x[i], s[i]
+    ...         for _ in range(steps):
+    ...             gi = c[i] * xi
+    ...             xi, si, _, _ = rmsprop_update(xi, gi, si, h.zero, h.zero, h, False, False)
+    ...         x[i] = xi
+    ...         s[i] = si
+    >>> x = cuda.to_device(np.array([-5.0, -2.0]))
+    >>> c = cuda.to_device(np.array([0.2, 4.0]))
+    >>> s = cuda.to_device(np.zeros(2))
+    >>> train[1, 32](x, c, s, rmsprop_hyper(x.dtype, lr=0.4, gamma=0.9, eps=1e-6), 20)
+    >>> print("x1 {:f}, x2 {:f}".format(*x.copy_to_host()))
+    x1 -0.010599, x2 0.000000
+    """
+
+adagrad_update.__doc__ = r"""AdaGrad for one element, as a CUDA device function.
+
+    ``adagrad_update(x, g, s, h) -> (x, s)``
+
+    .. math::
+
+        s \leftarrow s + g^2, \qquad
+        x \leftarrow x - \eta_t\, \frac{g}{\sqrt{s + \epsilon}}
+        \quad\text{or}\quad x - \eta_t\, \frac{g}{\sqrt{s} + \epsilon}
+
+    with the options of :func:`rmsprop_nb.kernels.adagrad_step`; the full rules are in
+    :class:`rmsprop_nb.AdaGrad`.
+
+    Parameters
+    ----------
+    x, g, s : float32 or float64
+        Parameter, gradient and sum of :math:`g^2` (all of one dtype).
+    h : AdaGradHyper
+        The hyperparameters in the arrays' dtype, from :func:`adagrad_hyper`; its ``lr`` is
+        already :math:`\eta_t`, the rate of this step.
+
+    Returns
+    -------
+    x, s : float
+        The updated values.
+
+    See Also
+    --------
+    adagrad_step : the launcher, for whole arrays.
+    adagrad_hyper : builds ``h``.
+
+    References
+    ----------
+    .. [1] J. Duchi, E. Hazan and Y. Singer, "Adaptive Subgradient Methods for Online Learning
+       and Stochastic Optimization", JMLR 12, 2011.
+    .. [2] A. Zhang, Z. C. Lipton, M. Li and A. J. Smola, *Dive into Deep Learning*, §7.5
+       "AdaGrad", https://d2l.ai.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba import cuda
+    >>> from rmsprop_nb.cuda import adagrad_hyper, adagrad_update
+    >>> @cuda.jit
+    ... def adagrad_kernel(x, g, s, h):
+    ...     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+    ...         x[i], s[i] = adagrad_update(x[i], g[i], s[i], h)
+    >>> x = cuda.to_device(np.array([1.0, -1.0], dtype=np.float32))
+    >>> g = cuda.to_device(np.array([0.5, -2.0], dtype=np.float32))
+    >>> s = cuda.to_device(np.zeros(2, dtype=np.float32))
+    >>> adagrad_kernel[1, 32](x, g, s, adagrad_hyper(np.float32, lr=0.1, eps=0.0))
+    >>> x.copy_to_host()
+    array([ 0.9, -0.9], dtype=float32)
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Hyperparameters for the device functions: checked, and cast to the arrays' dtype.
+# --------------------------------------------------------------------------------------------
+
+
+class _DType:
+    """Something with a ``.dtype``: all that kernels._*_hyper need from ``x``."""
+
+    def __init__(self, name, dtype):
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"{name}: dtype must be float32 or float64, got {dtype!r}") from None
+        if self.dtype not in _validation.FLOAT_DTYPES:
+            raise TypeError(f"{name}: dtype must be float32 or float64, got {self.dtype}")
+
+
+def rmsprop_hyper(
+    dtype, lr, gamma, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False, momentum=0.0,
+):
+    r"""The hyperparameters of :data:`rmsprop_update`, checked and cast to ``dtype``.
+
+    The cast happens once, on the host, as in the CPU kernels (``1 - gamma`` is rounded once,
+    like PyTorch does), so that a float32 kernel computes in float32 only.
+
+    Parameters
+    ----------
+    dtype : dtype-like
+        ``float32`` or ``float64``: the dtype of the arrays the kernel updates.
+    lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
+        As in :func:`rmsprop_step`: :math:`\eta \ge 0`, :math:`\gamma \in [0, 1)`,
+        :math:`\epsilon \ge 0` (inside the root when ``eps_in_sqrt``), :math:`\lambda \ge 0`,
+        ascend if ``maximize``, :math:`\mu \ge 0`.
+
+    Returns
+    -------
+    RMSPropHyper
+        A namedtuple of ``dtype`` scalars and flags; pass it to your kernel as one argument.
+        ``h.zero`` is a zero of ``dtype``, handy for unused state.
+
+    Raises
+    ------
+    TypeError
+        A dtype other than float32/float64, or a non-real hyperparameter.
+    ValueError
+        A hyperparameter out of range.
+
+    References
+    ----------
+    .. [1] T. Tieleman and G. Hinton, "Lecture 6.5 - RMSProp", COURSERA: Neural Networks for
+       Machine Learning, 2012.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rmsprop_nb.cuda import rmsprop_hyper
+    >>> h = rmsprop_hyper(np.float32, lr=0.01, gamma=0.9, eps=1e-6)
+    >>> h.lr.dtype, float(h.one_minus_gamma)
+    (dtype('float32'), 0.10000000149011612)
+    """
+    x = _DType("rmsprop_hyper", dtype)
+    _check_scalars(
+        "rmsprop_hyper", dict(lr=lr, gamma=gamma, eps=eps, weight_decay=weight_decay,
+                              momentum=momentum), dict(eps_in_sqrt=eps_in_sqrt, maximize=maximize),
+    )
+    return kernels._rmsprop_hyper.py_func(
+        x, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
+    )
+
+
+def adagrad_hyper(
+    dtype, lr, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False, lr_decay=0.0, step=1,
+):
+    r"""The hyperparameters of :data:`adagrad_update`, checked and cast to ``dtype``.
+
+    Parameters
+    ----------
+    dtype : dtype-like
+        ``float32`` or ``float64``: the dtype of the arrays the kernel updates.
+    lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
+        As in :func:`adagrad_step`. The rate of this step,
+        :math:`\eta_t = \eta / (1 + (t-1)\delta)`, is computed here (in float64, rounded
+        once), so ``h`` changes with ``step`` when ``lr_decay > 0``.
+
+    Returns
+    -------
+    AdaGradHyper
+        A namedtuple of ``dtype`` scalars and flags; pass it to your kernel as one argument.
+
+    Raises
+    ------
+    TypeError
+        A dtype other than float32/float64, or a non-real hyperparameter.
+    ValueError
+        A hyperparameter out of range, or ``step < 1``.
+
+    References
+    ----------
+    .. [1] J. Duchi, E. Hazan and Y. Singer, "Adaptive Subgradient Methods for Online Learning
+       and Stochastic Optimization", JMLR 12, 2011.
+
+    Examples
+    --------
+    >>> from rmsprop_nb.cuda import adagrad_hyper
+    >>> h = adagrad_hyper("float64", lr=0.1, eps=1e-10, lr_decay=0.5, step=3)
+    >>> float(h.lr)   # 0.1 / (1 + 2 * 0.5)
+    0.05
+    """
+    x = _DType("adagrad_hyper", dtype)
+    _check_scalars(
+        "adagrad_hyper", dict(lr=lr, eps=eps, weight_decay=weight_decay, lr_decay=lr_decay),
+        dict(eps_in_sqrt=eps_in_sqrt, maximize=maximize), dict(step=step),
+    )
+    return kernels._adagrad_hyper.py_func(
+        x, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
+    )
+
+
+def _check_scalars(name, reals, flags, ints=None):
+    for key, value in reals.items():
+        _validation.check_real(f"{name}: {key}", value)
+    for key, value in flags.items():
+        _validation.check_flag(f"{name}: {key}", value)
+    for key, value in (ints or {}).items():
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name}: {key} must be an integer, got {type(value).__name__}")
+
+
+# --------------------------------------------------------------------------------------------
+# Device arrays: what they are, the checks they pass, and flat views of them.
+# --------------------------------------------------------------------------------------------
+
+
+def _interface(name, a):
+    """The array interface of a device array (a dict with data, shape, strides, typestr)."""
+    iface = getattr(a, "__cuda_array_interface__", None)
+    if iface is None and getattr(a, "__cuda_ndarray__", False):
+        iface = a.__array_interface__  # the simulator's device arrays wrap a NumPy array
+    if iface is None:
+        raise TypeError(
+            f"{name} must be a CUDA device array (an object with __cuda_array_interface__, "
+            f"such as a Numba device array, a CuPy array or a PyTorch CUDA tensor), got "
+            f"{type(a).__name__}; copy a NumPy array to the GPU with numba.cuda.to_device"
+        )
+    return iface
+
+
+class _Device:
+    """One device array as the checks see it: its NumPy stand-in and its memory span."""
+
+    def __init__(self, name, a):
+        iface = _interface(name, a)
+        dtype = np.dtype(iface["typestr"])
+        shape = tuple(iface["shape"])
+        strides = iface.get("strides")
+        if strides is None:  # C-contiguous, by the interface's convention
+            strides = tuple(int(np.prod(shape[k + 1:], dtype=np.int64)) * dtype.itemsize
+                            for k in range(len(shape)))
+        ptr, readonly = iface["data"]
+        self.array = a
+        self.ptr = ptr
+        self.nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        # A NumPy array with the device array's dtype, shape, strides and writeability, over
+        # a one-element host buffer that is never read: _validation's checks (dtype,
+        # contiguity, memory order, shape, read-only) and their messages apply unchanged.
+        self.stand_in = np.lib.stride_tricks.as_strided(
+            np.zeros(1, dtype), shape, strides, writeable=not readonly
+        )
+
+    def overlaps(self, other):
+        if other is None or self.nbytes == 0 or other.nbytes == 0:
+            return False
+        return self.ptr < other.ptr + other.nbytes and other.ptr < self.ptr + self.nbytes
+
+    def flat(self):
+        """A 1-D Numba device array over the same memory, in memory order."""
+        a = self.array
+        d = a if getattr(a, "__cuda_ndarray__", False) else cuda.as_cuda_array(a)
+        if d.ndim == 1:
+            return d
+        return d.reshape(d.size, order=_validation.memory_order(self.stand_in))
+
+
+def _devices(names_values):
+    """``_Device`` for each array argument (``None`` stays ``None``), in order."""
+    return {k: None if v is None else _Device(k, v) for k, v in names_values.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# The checks of the CPU kernels, on device arrays: same order, same messages.
+# --------------------------------------------------------------------------------------------
+
+_rmsprop_type_check = kernels._rmsprop_types(kernels._rmsprop_step.py_func)
+_adagrad_type_check = kernels._adagrad_types(kernels._adagrad_step.py_func)
+
+
+def _overlap_error(kernel, dev, pairs):
+    for first, others, message in pairs:
+        if any(dev[first] is not None and dev[first].overlaps(dev[o]) for o in others):
+            raise ValueError(f"{kernel}: {message}")
+
+
+def _check_rmsprop(
+    x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum, momentum_buffer,
+    centered, grad_avg,
+):
+    """Every check of kernels.rmsprop_step; returns the device arrays and the hyperparameters."""
+    dev = _devices(dict(x=x, g=g, s=s, momentum_buffer=momentum_buffer, grad_avg=grad_avg))
+    stand = {k: None if d is None else d.stand_in for k, d in dev.items()}
+    _rmsprop_type_check(
+        stand["x"], stand["g"], stand["s"], lr, gamma, eps, eps_in_sqrt, weight_decay,
+        maximize, momentum, stand["momentum_buffer"], centered, stand["grad_avg"],
+    )
+    h = kernels._rmsprop_hyper.py_func(
+        stand["x"], lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
+    )
+    if momentum != 0 and momentum_buffer is None:
+        raise ValueError("rmsprop_step: momentum > 0 needs a momentum_buffer array")
+    if centered and grad_avg is None:
+        raise ValueError("rmsprop_step: centered=True needs a grad_avg array")
+    if grad_avg is not None and not centered:
+        raise ValueError("rmsprop_step: grad_avg is given but centered is False")
+    _overlap_error("rmsprop_step", dev, [
+        ("x", ("g", "s", "momentum_buffer", "grad_avg"),
+         "x shares memory with g, s or another state array"),
+        ("s", ("g", "momentum_buffer", "grad_avg"), "s shares memory with g or another state array"),
+        ("momentum_buffer", ("g", "grad_avg"), "momentum_buffer shares memory with g or grad_avg"),
+        ("grad_avg", ("g",), "grad_avg shares memory with g"),
+    ])
+    return dev, h
+
+
+def _check_adagrad(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step):
+    """Every check of kernels.adagrad_step; returns the device arrays and the hyperparameters."""
+    dev = _devices(dict(x=x, g=g, s=s))
+    stand = {k: d.stand_in for k, d in dev.items()}
+    _adagrad_type_check(
+        stand["x"], stand["g"], stand["s"], lr, eps, eps_in_sqrt, weight_decay, maximize,
+        lr_decay, step,
+    )
+    h = kernels._adagrad_hyper.py_func(
+        stand["x"], lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
+    )
+    _overlap_error("adagrad_step", dev, [
+        ("x", ("g", "s"), "x shares memory with g or s"),
+        ("s", ("g",), "s shares memory with g"),
+    ])
+    return dev, h
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels (compiled on first launch, per dtype) and launching.
+# --------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _rmsprop_kernel(use_momentum, centered):
+    """The RMSProp kernel for one combination of state arrays.
+
+    ``use_momentum`` and ``centered`` are closure constants, so the unused state is compiled
+    out; the launcher passes ``x`` in the unused ``buf``/``gavg`` slots (never touched).
+    """
+
+    def rmsprop_kernel(x, g, s, buf, gavg, h):
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            b = buf[i] if use_momentum else h.zero
+            a = gavg[i] if centered else h.zero
+            xi, si, b, a = rmsprop_update(x[i], g[i], s[i], b, a, h, use_momentum, centered)
+            x[i] = xi
+            s[i] = si
+            if use_momentum:
+                buf[i] = b
+            if centered:
+                gavg[i] = a
+
+    return cuda.jit(rmsprop_kernel)
+
+
+@functools.cache
+def _adagrad_kernel():
+    """The AdaGrad kernel."""
+
+    def adagrad_kernel(x, g, s, h):
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            xi, si = adagrad_update(x[i], g[i], s[i], h)
+            x[i] = xi
+            s[i] = si
+
+    return cuda.jit(adagrad_kernel)
+
+
+_gpu_checked = False
+
+
+def _require_gpu():
+    global _gpu_checked
+    if not _gpu_checked:
+        if not cuda.is_available():
+            raise RuntimeError(
+                "rmsprop_nb.cuda: no CUDA GPU is available (numba.cuda.is_available() is "
+                "False). To run the CUDA kernels without a GPU, on Numba's CUDA simulator "
+                "(slow; for testing), set the environment variable NUMBA_ENABLE_CUDASIM=1 "
+                "before numba.cuda is first imported."
+            )
+        _gpu_checked = True
+
+
+def _launch_config(n):
+    """(blocks, threads per block) for ``n`` elements: one thread per element, capped."""
+    threads = THREADS_PER_BLOCK
+    cap = MAX_BLOCKS
+    if cap is None:
+        sms = getattr(cuda.get_current_device(), "MULTIPROCESSOR_COUNT", 1)
+        cap = 32 * sms
+    return max(1, min(-(-n // threads), cap)), threads
+
+
+def _launch_stream(stream):
+    """A stream Numba can launch on: None is the default stream; Numba streams pass; any
+    other object with ``__cuda_stream__`` (cuda.core, recent CuPy and PyTorch) is wrapped."""
+    if stream is None:
+        return 0
+    if cuda.config.ENABLE_CUDASIM or not hasattr(stream, "__cuda_stream__"):
+        return stream
+    from numba.cuda.cudadrv.driver import Stream
+
+    if isinstance(stream, Stream):
+        return stream
+    return cuda.external_stream(int(stream.__cuda_stream__()[1]))
+
+
+def _launch(kernel, n, stream, *args):
+    if n == 0:
+        return
+    blocks, threads = _launch_config(n)
+    kernel[blocks, threads, _launch_stream(stream)](*args)
+
+
+# --------------------------------------------------------------------------------------------
+# The launchers.
+# --------------------------------------------------------------------------------------------
+
+
+def rmsprop_step(
+    x, g, s, lr, gamma, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False,
+    momentum=0.0, momentum_buffer=None, centered=False, grad_avg=None, *, stream=None,
+):
+    r"""One RMSProp step on the GPU, in place: :func:`rmsprop_nb.kernels.rmsprop_step` for
+    device arrays.
+
+    Element-wise, with :math:`\epsilon` inside the root (``eps_in_sqrt=True``, the book,
+    optax and Keras) or outside it (``eps_in_sqrt=False``, PyTorch):
+
+    .. math::
+
+        s &\leftarrow \gamma s + (1 - \gamma)\, g \odot g \\
+        x &\leftarrow x - \eta\, \frac{g}{\sqrt{s + \epsilon}}
+        \quad\text{or}\quad x - \eta\, \frac{g}{\sqrt{s} + \epsilon}
+
+    ``maximize``, ``weight_decay``, ``momentum_buffer`` and ``centered``/``grad_avg`` act as
+    in ``torch.optim.RMSprop``; the full rules are in :class:`rmsprop_nb.RMSProp`. One kernel
+    launch (a grid-stride loop over the elements) updates every array; the call returns
+    without waiting for the GPU.
+
+    Parameters
+    ----------
+    x : device array of float32 or float64
+        Parameters: any object with ``__cuda_array_interface__`` (Numba device array, CuPy
+        array, PyTorch CUDA tensor), any shape, C- or Fortran-contiguous, writeable. Updated in
+        place; nothing is copied.
+    g : device array
+        Gradient: same shape, dtype and memory order as ``x``; only read.
+    s : device array
+        Running average of squared gradients (start at zeros); updated in place.
+    lr : float
+        Learning rate :math:`\eta \ge 0`.
+    gamma : float
+        Decay rate :math:`\gamma \in [0, 1)` (PyTorch's ``alpha``).
+    eps : float
+        :math:`\epsilon \ge 0`, added inside or outside the square root (see ``eps_in_sqrt``).
+    eps_in_sqrt : bool, default True
+        True: :math:`\sqrt{s + \epsilon}` (book, optax, Keras). False: :math:`\sqrt{s} +
+        \epsilon` (PyTorch).
+    weight_decay : float, default 0.0
+        Coupled L2 penalty :math:`\lambda \ge 0`: ``g <- g + weight_decay * x``.
+    maximize : bool, default False
+        Ascend instead of descend (``g <- -g`` first).
+    momentum : float, default 0.0
+        Momentum :math:`\mu \ge 0`; a value > 0 needs ``momentum_buffer``.
+    momentum_buffer : device array or None, default None
+        Momentum state (start at zeros), like ``x``; updated in place.
+    centered : bool, default False
+        Normalise by the variance estimate :math:`s - \bar g^2`; needs ``grad_avg``.
+    grad_avg : device array or None, default None
+        Running average of gradients :math:`\bar g` (start at zeros); updated in place.
+    stream : optional, keyword-only
+        The CUDA stream to launch on: a Numba stream (``numba.cuda.stream()``,
+        ``numba.cuda.external_stream(ptr)``) or an object with ``__cuda_stream__``. Default:
+        the default stream.
+
+    Returns
+    -------
+    None
+        The arrays are updated in place; nothing is allocated.
+
+    Raises
+    ------
+    TypeError
+        Arguments that are not device arrays, a dtype other than float32/float64, mixed
+        dtypes, non-real hyperparameters.
+    ValueError
+        Different shapes or memory orders, non-contiguous or read-only arrays, arrays sharing
+        memory, hyperparameters out of range, or option/state mismatch, with the messages of
+        the CPU kernel. Every check runs before the launch: nothing is modified on error.
+    RuntimeError
+        No GPU (and the simulator is off: set ``NUMBA_ENABLE_CUDASIM=1`` to use it).
+
+    Notes
+    -----
+    The launch uses :data:`THREADS_PER_BLOCK` threads per block and at most
+    :data:`MAX_BLOCKS` blocks. On a GPU, NVVM contracts multiply-adds to FMA, so results
+    can differ from the CPU kernel in the last bit or two.
+
+    References
+    ----------
+    .. [1] T. Tieleman and G. Hinton, "Lecture 6.5 - RMSProp", COURSERA: Neural Networks for
+       Machine Learning, 2012.
+    .. [2] A. Zhang, Z. C. Lipton, M. Li and A. J. Smola, *Dive into Deep Learning*, §7.6
+       "RMSProp", https://d2l.ai.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba import cuda
+    >>> from rmsprop_nb.cuda import rmsprop_step
+    >>> x = cuda.to_device(np.array([-5.0, -2.0]))
+    >>> s = cuda.to_device(np.zeros(2))
+    >>> g = cuda.to_device(np.array([0.2, 4.0]) * x.copy_to_host())
+    >>> rmsprop_step(x, g, s, lr=0.4, gamma=0.9, eps=1e-6)
+    >>> x.copy_to_host().round(6)
+    array([-3.735095, -0.735089])
+
+    CuPy arrays and PyTorch CUDA tensors are used in place the same way, e.g.
+    ``rmsprop_step(p, p.grad, s, 1e-3, 0.99, 1e-8, eps_in_sqrt=False)`` for a tensor ``p``.
+    """
+    _require_gpu()
+    dev, h = _check_rmsprop(
+        x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
+        momentum_buffer, centered, grad_avg,
+    )
+    _launch_rmsprop(dev, h, stream)
+
+
+def _launch_rmsprop(dev, h, stream):
+    x = dev["x"].flat()
+    buf, gavg = dev["momentum_buffer"], dev["grad_avg"]
+    _launch(
+        _rmsprop_kernel(buf is not None, gavg is not None), x.size, stream,
+        x, dev["g"].flat(), dev["s"].flat(),
+        x if buf is None else buf.flat(), x if gavg is None else gavg.flat(), h,
+    )
+
+
+def adagrad_step(
+    x, g, s, lr, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False, lr_decay=0.0, step=1,
+    *, stream=None,
+):
+    r"""One AdaGrad step on the GPU, in place: :func:`rmsprop_nb.kernels.adagrad_step` for
+    device arrays.
+
+    Element-wise, with :math:`\epsilon` inside the root (``eps_in_sqrt=True``, the book,
+    optax and Keras) or outside it (``eps_in_sqrt=False``, PyTorch):
+
+    .. math::
+
+        s &\leftarrow s + g \odot g, \qquad \eta_t = \frac{\eta}{1 + (t - 1)\,\delta} \\
+        x &\leftarrow x - \eta_t\, \frac{g}{\sqrt{s + \epsilon}}
+        \quad\text{or}\quad x - \eta_t\, \frac{g}{\sqrt{s} + \epsilon}
+
+    ``maximize`` and ``weight_decay`` act on ``g`` first, as in ``torch.optim.Adagrad``; the
+    full rules are in :class:`rmsprop_nb.AdaGrad`. One kernel launch (a grid-stride loop)
+    updates the arrays; the call returns without waiting for the GPU.
+
+    Parameters
+    ----------
+    x : device array of float32 or float64
+        Parameters: any object with ``__cuda_array_interface__``, any shape, C- or
+        Fortran-contiguous, writeable. Updated in place; nothing is copied.
+    g : device array
+        Gradient: same shape, dtype and memory order as ``x``; only read.
+    s : device array
+        Sum of squared gradients; updated in place.
+    lr : float
+        Learning rate :math:`\eta \ge 0`.
+    eps : float
+        :math:`\epsilon \ge 0`, added inside or outside the square root (see ``eps_in_sqrt``).
+    eps_in_sqrt : bool, default True
+        True: :math:`\sqrt{s + \epsilon}` (book, optax, Keras). False: :math:`\sqrt{s} +
+        \epsilon` (PyTorch).
+    weight_decay : float, default 0.0
+        Coupled L2 penalty :math:`\lambda \ge 0`: ``g <- g + weight_decay * x``.
+    maximize : bool, default False
+        Ascend instead of descend (``g <- -g`` first).
+    lr_decay : float, default 0.0
+        :math:`\delta \ge 0` in :math:`\eta_t = \eta / (1 + (t-1)\delta)`.
+    step : int, default 1
+        The step number :math:`t \ge 1` of this update (only used by ``lr_decay``).
+    stream : optional, keyword-only
+        The CUDA stream to launch on (see :func:`rmsprop_step`). Default: the default stream.
+
+    Returns
+    -------
+    None
+        The arrays are updated in place; nothing is allocated.
+
+    Raises
+    ------
+    TypeError
+        Arguments that are not device arrays, a dtype other than float32/float64, mixed
+        dtypes, non-real hyperparameters.
+    ValueError
+        Different shapes or memory orders, non-contiguous or read-only arrays, arrays sharing
+        memory, or hyperparameters out of range, with the messages of the CPU kernel. Every
+        check runs before the launch: nothing is modified on error.
+    RuntimeError
+        No GPU (and the simulator is off: set ``NUMBA_ENABLE_CUDASIM=1`` to use it).
+
+    References
+    ----------
+    .. [1] J. Duchi, E. Hazan and Y. Singer, "Adaptive Subgradient Methods for Online Learning
+       and Stochastic Optimization", JMLR 12, 2011.
+    .. [2] A. Zhang, Z. C. Lipton, M. Li and A. J. Smola, *Dive into Deep Learning*, §7.5
+       "AdaGrad", https://d2l.ai.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba import cuda
+    >>> from rmsprop_nb.cuda import adagrad_step
+    >>> x = cuda.to_device(np.array([-5.0, -2.0]))
+    >>> s = cuda.to_device(np.zeros(2))
+    >>> c = cuda.to_device(np.array([0.2, 4.0]))
+    >>> g = cuda.device_array_like(x)
+    >>> for _ in range(20):
+    ...     g.copy_to_device(c.copy_to_host() * x.copy_to_host())
+    ...     adagrad_step(x, g, s, lr=0.4, eps=1e-6)
+    >>> print("x1 {:f}, x2 {:f}".format(*x.copy_to_host()))
+    x1 -2.382563, x2 -0.158591
+    """
+    _require_gpu()
+    dev, h = _check_adagrad(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
+    _launch_adagrad(dev, h, stream)
+
+
+def _launch_adagrad(dev, h, stream):
+    x = dev["x"].flat()
+    _launch(_adagrad_kernel(), x.size, stream, x, dev["g"].flat(), dev["s"].flat(), h)
+
+
+# The device functions' docstrings live on the dispatchers, where doctest does not look.
+__test__ = {"rmsprop_update": rmsprop_update.__doc__, "adagrad_update": adagrad_update.__doc__}
