@@ -373,10 +373,14 @@ class _Device:
             return False
         return self.ptr < other.ptr + other.nbytes and other.ptr < self.ptr + self.nbytes
 
+    def view(self):
+        """A Numba device array over the same memory (no copy)."""
+        a = self.array
+        return a if getattr(a, "__cuda_ndarray__", False) else cuda.as_cuda_array(a)
+
     def flat(self):
         """A 1-D Numba device array over the same memory, in memory order."""
-        a = self.array
-        d = a if getattr(a, "__cuda_ndarray__", False) else cuda.as_cuda_array(a)
+        d = self.view()
         if d.ndim == 1:
             return d
         return d.reshape(d.size, order=_validation.memory_order(self.stand_in))
@@ -649,16 +653,17 @@ def rmsprop_step(
         x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
         momentum_buffer, centered, grad_avg,
     )
-    _launch_rmsprop(dev, h, stream)
+    flat = {k: None if d is None else d.flat() for k, d in dev.items()}
+    _launch_rmsprop(
+        flat["x"], flat["g"], flat["s"], flat["momentum_buffer"], flat["grad_avg"], h, stream
+    )
 
 
-def _launch_rmsprop(dev, h, stream):
-    x = dev["x"].flat()
-    buf, gavg = dev["momentum_buffer"], dev["grad_avg"]
+def _launch_rmsprop(x, g, s, buf, gavg, h, stream):
+    """Launch on flat device arrays (``buf``/``gavg`` may be None)."""
     _launch(
         _rmsprop_kernel(buf is not None, gavg is not None), x.size, stream,
-        x, dev["g"].flat(), dev["s"].flat(),
-        x if buf is None else buf.flat(), x if gavg is None else gavg.flat(), h,
+        x, g, s, x if buf is None else buf, x if gavg is None else gavg, h,
     )
 
 
@@ -750,12 +755,121 @@ def adagrad_step(
     """
     _require_gpu()
     dev, h = _check_adagrad(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
-    _launch_adagrad(dev, h, stream)
+    _launch_adagrad(dev["x"].flat(), dev["g"].flat(), dev["s"].flat(), h, stream)
 
 
-def _launch_adagrad(dev, h, stream):
-    x = dev["x"].flat()
-    _launch(_adagrad_kernel(), x.size, stream, x, dev["g"].flat(), dev["s"].flat(), h)
+def _launch_adagrad(x, g, s, h, stream):
+    """Launch on flat device arrays."""
+    _launch(_adagrad_kernel(), x.size, stream, x, g, s, h)
+
+
+
+# --------------------------------------------------------------------------------------------
+# The optimizer classes on the GPU.
+# --------------------------------------------------------------------------------------------
+
+
+class _DeviceOptimizer:
+    """The GPU side of :class:`rmsprop_nb.RMSProp` and :class:`rmsprop_nb.AdaGrad`.
+
+    An optimizer makes one when its params are device arrays. It checks them as the host path
+    checks NumPy arrays (same messages), offers NumPy stand-ins so that the optimizer's own
+    code decides which state exists and how it starts, keeps that state on the GPU, and takes
+    a step as one launch per parameter after every gradient and hyperparameter is checked.
+    """
+
+    def __init__(self, name, params):
+        _require_gpu()
+        params = list(params)
+        if not params:
+            raise ValueError(f"{name}: params is empty")
+        self._params = []
+        for i, p in enumerate(params):
+            d = _Device(f"{name}: params[{i}]", p)
+            _validation.check_array(f"{name}: params[{i}]", d.stand_in)
+            self._params.append(d)
+        # No two parameters may share memory: one step would update the shared part twice.
+        spans = sorted((d.ptr, d.nbytes, i) for i, d in enumerate(self._params) if d.nbytes)
+        for (a0, an, ai), (b0, _, bi) in zip(spans, spans[1:]):
+            if b0 < a0 + an:
+                raise ValueError(f"{name}: params[{ai}] and params[{bi}] share memory")
+        #: Host arrays with the params' dtype, shape and strides (no data): for the optimizer's
+        #: checks and for building the initial state.
+        self.stand_ins = [d.stand_in for d in self._params]
+        #: The params as Numba device arrays (views: the caller's memory, updated in place).
+        self.params = [d.view() for d in self._params]
+        self._flat_params = [d.flat() for d in self._params]
+        self._flat_state = {}
+
+    def upload_state(self, state):
+        """Copy the optimizer's initial state ({name: [ndarray] or None}) to the GPU."""
+        on_device = {
+            k: None if arrays is None else [cuda.to_device(a) for a in arrays]
+            for k, arrays in state.items()
+        }
+        self._flat_state = {
+            k: None if arrays is None else [_Device(k, a).flat() for a in arrays]
+            for k, arrays in on_device.items()
+        }
+        return on_device
+
+    @staticmethod
+    def to_host(a):
+        """A NumPy copy of a state array."""
+        return a.copy_to_host()
+
+    @staticmethod
+    def copy_from_host(dst, src):
+        """Copy the host array ``src`` into the state array ``dst`` (same dtype and shape)."""
+        order = "F" if dst.is_f_contiguous() and not dst.is_c_contiguous() else "C"
+        dst.copy_to_device(np.asarray(src, order=order))
+
+    def step(self, opt, grads, t):
+        """Step ``t`` of the optimizer ``opt`` (an RMSProp or AdaGrad) from ``grads``."""
+        name = opt._name
+        if len(grads) != len(self._params):
+            raise ValueError(
+                f"{name}.step: expected {len(self._params)} gradients (one per parameter), "
+                f"got {len(grads)}"
+            )
+        flat_grads = []
+        for i, (g, p) in enumerate(zip(grads, self._params)):
+            label = f"{name}.step: grads[{i}]"
+            d = _Device(label, g)
+            _validation.check_array(
+                label, d.stand_in, like=p.stand_in, like_name=f"params[{i}]", writeable=False
+            )
+            if d.overlaps(p):
+                raise ValueError(f"{label} shares memory with params[{i}]")
+            flat_grads.append(d.flat())
+        # The hyperparameters (which may have changed since the last step), once per dtype.
+        hyper = {}
+        for p in self.stand_ins:
+            if p.dtype not in hyper:
+                hyper[p.dtype] = _optimizer_hyper(opt, p, t)
+        # Everything is checked: launch.
+        st = self._flat_state
+        for i, (x, g) in enumerate(zip(self._flat_params, flat_grads)):
+            h = hyper[self.stand_ins[i].dtype]
+            if name == "AdaGrad":
+                _launch_adagrad(x, g, st["sum"][i], h, None)
+            else:
+                buf, gavg = st["momentum_buffer"], st["grad_avg"]
+                _launch_rmsprop(
+                    x, g, st["square_avg"][i], None if buf is None else buf[i],
+                    None if gavg is None else gavg[i], h, None,
+                )
+
+
+def _optimizer_hyper(opt, x, t):
+    if opt._name == "AdaGrad":
+        return kernels._adagrad_hyper.py_func(
+            x, opt.lr, opt.eps, opt.eps_in_sqrt, opt.weight_decay, opt.maximize, opt.lr_decay, t
+        )
+    return kernels._rmsprop_hyper.py_func(
+        x, opt.lr, opt.gamma, opt.eps, opt.eps_in_sqrt, opt.weight_decay, opt.maximize,
+        opt.momentum,
+    )
 
 
 # The device functions' docstrings live on the dispatchers, where doctest does not look.

@@ -12,6 +12,8 @@ are large together.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from . import _validation, kernels
@@ -45,11 +47,25 @@ class _Optimizer:
     _state_names: tuple = ()
 
     def __init__(self, params, hyperparams):
+        if isinstance(params, Iterator):  # e.g. a generator: read it once
+            params = list(params)
+        # GPU arrays: rmsprop_nb.cuda (imported only then) checks them, keeps the state on the
+        # GPU and steps there; the code below sees NumPy stand-ins of the params (no data).
+        self._device = None
+        if _on_device(params):
+            from .cuda import _DeviceOptimizer
+
+            self._device = _DeviceOptimizer(self._name, params)
+            params = self._device.stand_ins
         self.params = _check_params(self._name, params)
         for name, value in hyperparams.items():
             setattr(self, name, value)
         self.step_count = 0
         self._state = self._init_state()
+        if self._device is not None:
+            self.params = self._device.params
+            self._state = self._device.upload_state(self._state)
+            return
         kinds = {}
         for i, p in enumerate(self.params):
             kinds.setdefault((p.dtype, p.ndim, _validation.memory_order(p)), []).append(i)
@@ -79,7 +95,8 @@ class _Optimizer:
             "step": self.step_count,
             "hyperparams": self._hyperparams(),
             "state": {
-                name: [a.copy() for a in arrays]
+                name: [a.copy() if self._device is None else self._device.to_host(a)
+                       for a in arrays]
                 for name, arrays in self._state.items()
                 if arrays is not None
             },
@@ -145,7 +162,10 @@ class _Optimizer:
         # All checked: now change things.
         for key, arrays in saved.items():
             for dst, src in zip(mine[key], arrays):
-                np.copyto(dst, src)
+                if self._device is None:
+                    np.copyto(dst, src)
+                else:
+                    self._device.copy_from_host(dst, src)
         for key, value in _floats(hyper).items():
             setattr(self, key, value)
         self.step_count = int(step)
@@ -167,6 +187,10 @@ class _Optimizer:
             A wrong number of gradients, or a gradient that does not match its parameter, or a
             hyperparameter out of range. No parameter or state is changed then.
         """
+        if self._device is not None:
+            self._device.step(self, grads, self.step_count + 1)
+            self.step_count += 1
+            return
         groups = self._groups
         if len(grads) != len(self.params):
             raise ValueError(
@@ -206,6 +230,14 @@ class _Optimizer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._hyperparams().items())
         return f"{self._name}(<{len(self.params)} arrays>, {args})"
+
+
+def _on_device(params):
+    """True when ``params`` holds GPU arrays (``__cuda_array_interface__``, or the simulator's)."""
+    return isinstance(params, (list, tuple)) and any(
+        hasattr(p, "__cuda_array_interface__") or getattr(p, "__cuda_ndarray__", False)
+        for p in params
+    )
 
 
 def _check_params(name, params):
