@@ -31,10 +31,13 @@ for gamma in gammas:
     runs[gamma] = train_2d("rmsprop", lr=0.4, gamma=gamma)
 
 # %%
-# :math:`\gamma = 0.9` (the book's value) is the one that settles within 20 steps here; with
-# :math:`\gamma = 0.99` the first step overshoots far past the minimum in :math:`x_2`.
+# With :math:`\gamma = 0` and :math:`0.5` the memory is too short: the steps stay about
+# :math:`\eta` long and the path zig-zags across the valley of :math:`x_2`. The book's
+# :math:`\gamma = 0.9` approaches smoothly. :math:`\gamma = 0.99` starts with a step ten times
+# too long that overshoots to :math:`x_2 \approx 2`, and then its long memory of those large
+# early gradients keeps the later steps short, so it settles anyway.
 fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), layout="constrained")
 for ax, gamma in zip(axes.flat, gammas):
     show_trace_2d(f_2d, runs[gamma], ax=ax)
-    ax.set_title(rf"$\gamma = {gamma:g}$  (window $\approx {1 / (1 - gamma):.0f}$ steps)")
+    ax.set_title(rf"$\gamma = {gamma:g}$,  $1 / (1 - \gamma) = {1 / (1 - gamma):.0f}$")
 plt.show()

@@ -54,10 +54,12 @@ print(f"after {steps} steps  AdaGrad x = {ada_points[-1].round(6)}")
 # Paths and effective learning rates
 # ----------------------------------
 # Left: RMSProp (orange) reaches the minimum; AdaGrad (green) creeps along :math:`x_1`.
-# Right: AdaGrad's effective rates fall like :math:`1/\sqrt{t}` or faster and never recover;
-# RMSProp's climb back as the gradients vanish, so its steps stay useful. (RMSProp's rate is
-# large exactly where the gradient is tiny, so the step :math:`\text{rate} \times g` stays
-# bounded by roughly :math:`\eta / \sqrt{1 - \gamma}`.)
+# Right: AdaGrad's effective rates fall during the first steps and then level off: once the
+# gradients are small, :math:`s_t` stops growing, but it never shrinks, so the rates never
+# recover. RMSProp's rates climb back as the gradients vanish, by a factor
+# :math:`1/\sqrt{\gamma}` per step, so its steps stay useful. The rate is large only where the
+# gradient is tiny: since :math:`s_t \ge (1 - \gamma)\, g_t^2`, a step is never longer than
+# :math:`\eta / \sqrt{1 - \gamma}`.
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
 show_trace_2d(f_2d, rms_points, ax=left)
 left.plot(ada_points[:, 0], ada_points[:, 1], "-s", color="#2ca02c", markersize=4)

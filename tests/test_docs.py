@@ -1,0 +1,273 @@
+"""The documentation site: it builds offline with ``-W``, every gallery script runs, the pages
+show the book's numbers and figures, every public name has an API page, and the formulas are
+typeset by the local MathJax in a browser that has no network.
+
+The site is built once per session, from a copy of ``docs/`` and ``gallery/`` in a temporary
+folder (so the checkout gets no generated files), with the package imported from this checkout.
+The browser test needs Debian's ``chromium`` (``apt-get install chromium``); it is skipped
+without it.
+"""
+
+from __future__ import annotations
+
+import doctest
+import html
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+GALLERY = ROOT / "gallery"
+SCRIPTS = sorted(p.stem for p in GALLERY.glob("plot_*.py"))
+RMSPROP_EXAMPLE = "plot_rmsprop_book"
+BOOK_LINE = "epoch 20, x1 -0.010599, x2 0.000000"
+
+# What the docs build needs, as (import name, distribution to install).
+DOCS_REQUIREMENTS = [
+    ("sphinx", "sphinx"),
+    ("sphinx_gallery", "sphinx-gallery"),
+    ("pydata_sphinx_theme", "pydata-sphinx-theme"),
+    ("numpydoc", "numpydoc"),
+    ("matplotlib", "matplotlib"),
+    ("sklearn", "scikit-learn"),
+]
+MATHJAX_DIST = "django-static-mathjax"
+
+# Network off for the browser: the TOOLCHAIN flags, plus a proxy that refuses every
+# connection and a resolver that finds no host.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--proxy-server=http://127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--virtual-time-budget=10000",
+]
+
+
+def _missing_docs_requirements():
+    missing = [dist for mod, dist in DOCS_REQUIREMENTS if importlib.util.find_spec(mod) is None]
+    try:
+        importlib.metadata.distribution(MATHJAX_DIST)
+    except importlib.metadata.PackageNotFoundError:
+        missing.append(MATHJAX_DIST)
+    return missing
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """Build the site once: ``python -m sphinx -W -b html`` in a subprocess."""
+    missing = _missing_docs_requirements()
+    if "sphinx" in missing:
+        pytest.skip("sphinx is not installed (pip install '.[docs]')")
+    if missing:
+        pytest.skip(f"docs requirements not installed: {', '.join(missing)} (pip install '.[docs]')")
+    work = tmp_path_factory.mktemp("site")
+    generated = shutil.ignore_patterns("_build", "auto_examples", "generated", "__pycache__")
+    shutil.copytree(DOCS, work / "docs", ignore=generated)
+    shutil.copytree(GALLERY, work / "gallery", ignore=generated)
+    out = work / "html"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html",
+         str(work / "docs"), str(out)],
+        cwd=work, env=env, capture_output=True, text=True, timeout=900,
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"sphinx-build -W failed:\n{log[-6000:]}"
+    return SimpleNamespace(src=work / "docs", out=out, log=log)
+
+
+def _page(site, relpath):
+    path = site.out / relpath
+    assert path.is_file(), f"missing page {relpath}"
+    return path.read_text(encoding="utf-8")
+
+
+# -- gallery ------------------------------------------------------------------------------------
+
+
+def test_gallery_has_scripts():
+    assert RMSPROP_EXAMPLE in SCRIPTS
+    assert len(SCRIPTS) >= 6
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_gallery_script_ran_and_drew_its_figure(site, script):
+    assert (site.src / "auto_examples" / f"{script}.rst").is_file()
+    page = _page(site, f"auto_examples/{script}.html")
+    assert "Traceback (most recent call last)" not in page
+    figure = site.out / "_images" / f"sphx_glr_{script}_001.png"
+    assert figure.is_file(), f"{script} made no figure"
+    assert f"_images/sphx_glr_{script}_001.png" in page
+
+
+def test_rmsprop_example_shows_the_book_line_and_figure(site):
+    page = _page(site, f"auto_examples/{RMSPROP_EXAMPLE}.html")
+    assert BOOK_LINE in html.unescape(page)
+    figure = site.out / "_images" / f"sphx_glr_{RMSPROP_EXAMPLE}_001.png"
+    with open(figure, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert figure.stat().st_size > 10_000
+
+
+def test_landing_page_shows_the_rmsprop_figure(site):
+    page = _page(site, "index.html")
+    assert f"_images/sphx_glr_{RMSPROP_EXAMPLE}_001.png" in page
+
+
+# -- API reference ------------------------------------------------------------------------------
+
+
+def _public_pages():
+    """The API page of every public name, derived from the modules' ``__all__``."""
+    import rmsprop_nb
+    import rmsprop_nb.kernels
+    import rmsprop_nb.toy
+
+    pages = {}
+    for module in (rmsprop_nb.kernels, rmsprop_nb.toy):
+        for name in module.__all__:
+            pages[f"{module.__name__}.{name}"] = f"{module.__name__}.{name}"
+    for name in rmsprop_nb.__all__:
+        obj = getattr(rmsprop_nb, name)
+        if name.startswith("__") or type(obj).__name__ == "module":
+            continue
+        home = getattr(obj, "__module__", "rmsprop_nb")
+        # Re-exported kernels are documented where they live.
+        key = f"rmsprop_nb.{name}"
+        pages[key] = key if home == "rmsprop_nb.optimizers" else f"{home}.{name}"
+    return pages
+
+
+PUBLIC_PAGES = _public_pages()
+EXPECTED_NAMES = [
+    "rmsprop_nb.RMSProp", "rmsprop_nb.AdaGrad", "rmsprop_nb.kernels.rmsprop_step",
+    "rmsprop_nb.kernels.adagrad_step", "rmsprop_nb.kernels.PARALLEL_MIN_BYTES",
+    "rmsprop_nb.toy.f_2d", "rmsprop_nb.toy.f_2d_grad", "rmsprop_nb.toy.train_2d",
+    "rmsprop_nb.toy.show_trace_2d",
+]
+
+
+def test_public_names_include_the_documented_api():
+    assert set(EXPECTED_NAMES) <= set(PUBLIC_PAGES)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_PAGES))
+def test_api_page_for_every_public_name(site, name):
+    page = _page(site, f"api/generated/{PUBLIC_PAGES[name]}.html")
+    assert PUBLIC_PAGES[name] in page
+
+
+@pytest.mark.parametrize("name", ["rmsprop_nb.RMSProp", "rmsprop_nb.kernels.rmsprop_step"])
+def test_api_pages_have_numpydoc_sections_and_math(site, name):
+    page = _page(site, f"api/generated/{name}.html")
+    for section in ("Parameters", "References", "Examples"):
+        assert section in page
+    assert 'class="math' in page
+
+
+def test_cuda_api_page_exists_with_or_without_numba_cuda(site):
+    page = _page(site, "api/cuda.html")
+    assert "rmsprop_nb.cuda" in page
+
+
+# -- offline ------------------------------------------------------------------------------------
+
+_EXTERNAL_ASSET = re.compile(
+    r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=[\"'](?:https?:)?//", re.IGNORECASE
+)
+
+
+def test_pages_load_nothing_from_the_network(site):
+    offenders = [
+        str(p.relative_to(site.out))
+        for p in site.out.rglob("*.html")
+        if _EXTERNAL_ASSET.search(p.read_text(encoding="utf-8"))
+    ]
+    assert not offenders, f"pages loading remote scripts, styles or images: {offenders}"
+
+
+def test_mathjax_is_served_from_the_build(site):
+    page = _page(site, f"auto_examples/{RMSPROP_EXAMPLE}.html")
+    src = re.search(r"<script[^>]*\bsrc=\"([^\"]*tex-svg\.js)[^\"]*\"", page)
+    assert src, "no MathJax script on the RMSProp example page"
+    assert "//" not in src.group(1)
+    local = (site.out / "auto_examples" / src.group(1)).resolve()
+    assert local.is_file() and local.stat().st_size > 1_000_000
+
+
+# -- in a browser, offline ----------------------------------------------------------------------
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("headless browser not found (Debian: apt-get install -y chromium)")
+
+
+def _dump_dom(page):
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run(
+            [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+             page.as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _visible_text(dom):
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.DOTALL | re.IGNORECASE)
+    return html.unescape(re.sub(r"<[^>]+>", " ", dom))
+
+
+def test_formulas_are_typeset_offline_in_chromium(site):
+    page = site.out / "auto_examples" / f"{RMSPROP_EXAMPLE}.html"
+    dom = _dump_dom(page)
+    # The MathJax script that ran is the local copy: the browser had no network.
+    scripts = re.findall(r"<script[^>]*\bsrc=\"([^\"]*)\"", dom)
+    mathjax = [s for s in scripts if "tex-svg" in s]
+    assert mathjax and all(not re.match(r"(?:https?:)?//", s) for s in mathjax), scripts
+    assert dom.count("<mjx-container") >= 5, "MathJax did not typeset the formulas"
+    text = _visible_text(dom)
+    for delimiter in ("\\(", "\\)", "\\[", "\\]"):
+        assert delimiter not in text, f"raw TeX delimiter {delimiter!r} left on the page"
+    assert BOOK_LINE in text
+
+
+# -- the examples written in the pages run --------------------------------------------------------
+
+DOCTEST_PAGES = sorted(
+    str(p.relative_to(DOCS)) for p in DOCS.rglob("*.rst")
+    if "_build" not in p.parts and "auto_examples" not in p.parts
+    and "generated" not in p.parts and ">>>" in p.read_text(encoding="utf-8")
+)
+
+
+@pytest.mark.parametrize("page", DOCTEST_PAGES)
+def test_examples_in_the_pages_run(page):
+    result = doctest.testfile(
+        str(DOCS / page), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False,
+        report=True,
+    )
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {page}"
