@@ -62,7 +62,6 @@ nitpicky = False
 
 autosummary_generate = True
 autosummary_imported_members = False
-autodoc_default_options = {"members": False}
 autodoc_typehints = "none"  # numpydoc's Parameters section already gives the types
 
 numpydoc_show_class_members = False  # methods are documented on the class page itself
