@@ -386,9 +386,9 @@ class _Device:
         return d.reshape(d.size, order=_validation.memory_order(self.stand_in))
 
 
-def _devices(names_values):
+def _devices(kernel, names_values):
     """``_Device`` for each array argument (``None`` stays ``None``), in order."""
-    return {k: None if v is None else _Device(k, v) for k, v in names_values.items()}
+    return {k: None if v is None else _Device(f"{kernel}: {k}", v) for k, v in names_values.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,7 +410,9 @@ def _check_rmsprop(
     centered, grad_avg,
 ):
     """Every check of kernels.rmsprop_step; returns the device arrays and the hyperparameters."""
-    dev = _devices(dict(x=x, g=g, s=s, momentum_buffer=momentum_buffer, grad_avg=grad_avg))
+    dev = _devices(
+        "rmsprop_step", dict(x=x, g=g, s=s, momentum_buffer=momentum_buffer, grad_avg=grad_avg)
+    )
     stand = {k: None if d is None else d.stand_in for k, d in dev.items()}
     _rmsprop_type_check(
         stand["x"], stand["g"], stand["s"], lr, gamma, eps, eps_in_sqrt, weight_decay,
@@ -437,7 +439,7 @@ def _check_rmsprop(
 
 def _check_adagrad(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step):
     """Every check of kernels.adagrad_step; returns the device arrays and the hyperparameters."""
-    dev = _devices(dict(x=x, g=g, s=s))
+    dev = _devices("adagrad_step", dict(x=x, g=g, s=s))
     stand = {k: d.stand_in for k, d in dev.items()}
     _adagrad_type_check(
         stand["x"], stand["g"], stand["s"], lr, eps, eps_in_sqrt, weight_decay, maximize,
