@@ -1,6 +1,6 @@
 r"""
-RMSProp's decay rate :math:`\gamma`
-===================================
+RMSProp's decay rate
+====================
 
 :math:`\gamma` sets how long RMSProp remembers: :math:`s_t` is an exponentially weighted
 average whose weights :math:`(1 - \gamma)\gamma^k` on the gradient :math:`k` steps back sum to

@@ -218,6 +218,18 @@ def test_pages_load_nothing_from_the_network(site):
     assert not offenders, f"pages loading remote scripts, styles or images: {offenders}"
 
 
+def test_every_page_with_tex_loads_mathjax(site):
+    """Raw ``\\(...\\)`` is fine only where MathJax will typeset it (e.g. not in a title
+    that also shows up in the navigation of pages without formulas)."""
+    offenders = []
+    for p in site.out.rglob("*.html"):
+        page = p.read_text(encoding="utf-8")
+        text = _visible_text(page)
+        if ("\\(" in text or "\\[" in text) and "tex-svg.js" not in page:
+            offenders.append(str(p.relative_to(site.out)))
+    assert not offenders, f"TeX on pages that do not load MathJax: {offenders}"
+
+
 def test_mathjax_is_served_from_the_build(site):
     page = _page(site, f"auto_examples/{RMSPROP_EXAMPLE}.html")
     src = re.search(r"<script[^>]*\bsrc=\"([^\"]*tex-svg\.js)[^\"]*\"", page)
