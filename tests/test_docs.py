@@ -91,7 +91,10 @@ def site(tmp_path_factory):
         cwd=work, env=env, capture_output=True, text=True, timeout=900,
     )
     log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"sphinx-build -W failed:\n{log[-6000:]}"
+    problems = [line for line in log.splitlines() if re.search(r"WARNING|ERROR|Error|Traceback", line)]
+    assert proc.returncode == 0, (
+        "sphinx-build -W failed:\n" + "\n".join(problems[:60]) + "\n...\n" + proc.stderr[-4000:]
+    )
     return SimpleNamespace(src=work / "docs", out=out, log=log)
 
 
