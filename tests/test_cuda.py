@@ -105,7 +105,6 @@ def test_cuda_module_without_numba_cuda_says_what_to_install():
     assert 'pip install "rmsprop-nb[cuda]"' in r.stdout
 
 
-@needs_numba_cuda
 def test_device_arrays_without_numba_cuda_raise_the_install_hint():
     r = _python("""
         import sys

@@ -7,6 +7,7 @@ without it when a GPU is present. Grids are tiny (a simulated thread costs ~0.2 
 """
 
 import itertools
+import re
 import os
 
 import numpy as np
@@ -535,3 +536,39 @@ def test_external_stream_objects_are_accepted():
     rcuda.rmsprop_step(x, g, s, 0.1, 0.9, 1e-6, stream=Foreign(numba_stream))
     numba_stream.synchronize()
     assert (x.copy_to_host() < 1).all()
+
+
+# --------------------------------------------------------------------------------------------
+# The user guide's examples (those that need neither CuPy nor PyTorch) run and print what
+# their comments say.
+# --------------------------------------------------------------------------------------------
+
+USER_GUIDE = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "user_guide", "cuda.rst")
+
+
+def _python_blocks(path):
+    blocks, current = [], None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith(".. code-block:: python"):
+                current = []
+                blocks.append(current)
+            elif current is not None and (line.startswith("   ") or not line.strip()):
+                current.append(line[3:])
+            elif current is not None:
+                current = None
+    return ["".join(b).strip() + "\n" for b in blocks]
+
+
+@pytest.mark.skipif(not os.path.exists(USER_GUIDE), reason="no docs/user_guide/cuda.rst")
+def test_user_guide_examples_run_and_print_what_they_say(capsys):
+    blocks = [b for b in _python_blocks(USER_GUIDE) if not re.search(r"\b(cp|cupy|torch)\b", b)]
+    checked = 0
+    for code in blocks:
+        exec(compile(code, USER_GUIDE, "exec"), {})
+        printed = capsys.readouterr().out.splitlines()
+        expected = [line.split("#", 1)[1].strip()
+                    for line in code.splitlines() if line.startswith("print(") and "#" in line]
+        assert printed == expected, code
+        checked += len(expected)
+    assert checked >= 3  # the launcher, optimizer and device-function examples
