@@ -30,7 +30,7 @@ from numba import prange, types
 from numba.typed import List
 from numba.extending import overload
 
-from . import _validation
+from . import _threads, _validation
 from ._jit import jit
 
 __all__ = ["rmsprop_step", "adagrad_step", "PARALLEL_MIN_BYTES"]
@@ -242,9 +242,9 @@ def _update_blocks(x, g, s, buf, gavg, h):
 
 
 @jit
-def _update_flat(x, g, s, buf, gavg, h):
-    """Serial below :data:`PARALLEL_MIN_BYTES`, parallel above."""
-    if x.nbytes >= PARALLEL_MIN_BYTES:
+def _update_flat(x, g, s, buf, gavg, h, parallel):
+    """Serial below :data:`PARALLEL_MIN_BYTES` or when ``parallel`` is False, parallel above."""
+    if parallel and x.nbytes >= PARALLEL_MIN_BYTES:
         _update_blocks(x, g, s, buf, gavg, h)
     else:
         _update_serial(x, g, s, buf, gavg, h)
@@ -303,19 +303,39 @@ def _update_many(params, grads, squares, bufs, avgs, lists, h, chunks):
         )
 
 
+@jit
+def _overlaps_spans(a, spans):
+    """True when ``a`` shares memory with a row of ``spans``: sorted, disjoint [start, end)
+    byte ranges (the optimizer's parameters, see :func:`memory_spans`). O(log n)."""
+    if a.size == 0 or spans.shape[1] == 0:
+        return False
+    p = np.int64(a.ctypes.data)
+    k = np.searchsorted(spans[0], p + a.nbytes) - 1  # the last range starting before a ends
+    return k >= 0 and spans[1, k] > p
+
+
+def memory_spans(arrays):
+    """The sorted [start, end) byte ranges of non-empty, disjoint contiguous arrays, as the
+    2-row int64 table :func:`_overlaps_spans` searches."""
+    rows = sorted((a.__array_interface__["data"][0], a.nbytes) for a in arrays if a.size)
+    return np.array([[p for p, _ in rows], [p + n for p, n in rows]], dtype=np.int64).reshape(2, -1)
+
+
 @jit(type_check=_validation.grads_type_check)
-def _first_bad_grad(params, grads):
+def _first_bad_grad(params, grads, spans):
     """Index of the first gradient whose shape differs from its parameter or that overlaps
-    it, else -1. Runs before any update so that a bad gradient changes nothing."""
+    any parameter (``spans``: all of the optimizer's), else -1. Runs before any update so that
+    a bad gradient changes nothing (a gradient aliasing a parameter would be read after that
+    parameter was updated)."""
     for t in range(len(params)):
-        if grads[t].shape != params[t].shape or _overlap(grads[t], params[t]):
+        if grads[t].shape != params[t].shape or _overlaps_spans(grads[t], spans):
             return t
     return -1
 
 
 @jit(type_check=_validation.grads_type_check)
 def _rmsprop_many(
-    params, grads, squares, bufs, avgs, lists, chunks,
+    params, grads, squares, bufs, avgs, lists, chunks, spans,
     lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
 ):
     """One RMSProp step over a tuple of arrays of one type (the optimizer's hot path).
@@ -323,7 +343,9 @@ def _rmsprop_many(
     Returns -1, or the index of the first bad gradient, in which case nothing was changed.
     """
     h = _rmsprop_hyper(params[0], lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum)
-    bad = _first_bad_grad(params, grads)
+    if momentum != 0 and bufs is None:
+        raise ValueError("RMSProp: momentum cannot be switched on after construction")
+    bad = _first_bad_grad(params, grads, spans)
     if bad < 0:
         _update_many(params, grads, squares, bufs, avgs, lists, h, chunks)
     return bad
@@ -331,15 +353,58 @@ def _rmsprop_many(
 
 @jit(type_check=_validation.grads_type_check)
 def _adagrad_many(
-    params, grads, sums, lists, chunks, lr, eps, eps_in_sqrt, weight_decay, maximize,
+    params, grads, sums, lists, chunks, spans, lr, eps, eps_in_sqrt, weight_decay, maximize,
     lr_decay, step,
 ):
     """One AdaGrad step over a tuple of arrays of one type; returns as :func:`_rmsprop_many`."""
     h = _adagrad_hyper(params[0], lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
-    bad = _first_bad_grad(params, grads)
+    bad = _first_bad_grad(params, grads, spans)
     if bad < 0:
         _update_many(params, grads, sums, None, None, lists, h, chunks)
     return bad
+
+
+# --------------------------------------------------------------------------------------------
+# The optimizers' nonfinite="raise"/"skip" policies: a read-only scan before any update.
+# --------------------------------------------------------------------------------------------
+
+
+@jit
+def _count_nonfinite(g):
+    """Number of NaN/inf elements of a flat array. v - v is NaN exactly for NaN and inf, and
+    an integer count (unlike a float sum or an early exit) is a loop LLVM vectorises."""
+    n = 0
+    for i in range(g.size):
+        d = g[i] - g[i]
+        n += d != d
+    return n
+
+
+@jit(parallel=True)
+def _count_nonfinite_blocks(flat_grads, chunks, counts):
+    """counts[t] = number of NaN/inf elements of flat_grads[t], blocks spread over the threads."""
+    counts[:] = 0
+    for k in prange(chunks.shape[0]):
+        t, lo, hi = chunks[k, 0], chunks[k, 1], chunks[k, 2]
+        c = _count_nonfinite(flat_grads[t][lo:hi])
+        if c:
+            counts[t] += c  # a race between blocks of one array only ever adds to a nonzero
+
+
+@jit
+def _first_nonfinite(grads, chunks, counts):
+    """Index of the first gradient holding NaN or inf, else -1. Parallel over ``chunks`` when
+    ``counts`` (an int64 work array, one entry per gradient) is given, else serial."""
+    if counts is None:
+        for t in range(len(grads)):
+            if _count_nonfinite(_flat(grads[t])):
+                return t
+    else:
+        _count_nonfinite_blocks(_flat_list(grads), chunks, counts)
+        for t in range(len(grads)):
+            if counts[t]:
+                return t
+    return -1
 
 
 def block_table(sizes):
@@ -514,17 +579,18 @@ def rmsprop_step(
     x1 -0.010599, x2 0.000000
     """
     # Numba's dispatcher takes a slow path when several defaulted arguments are omitted, so the
-    # Python entry point passes every argument explicitly.
+    # Python entry point passes every argument explicitly. _threads.PARALLEL is False in a
+    # forked child of an OpenMP parent, which must not enter a parallel region.
     _rmsprop_step(
         x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
-        momentum_buffer, centered, grad_avg,
+        momentum_buffer, centered, grad_avg, _threads.PARALLEL,
     )
 
 
 @jit(type_check=_rmsprop_types)
 def _rmsprop_step(
     x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum, momentum_buffer,
-    centered, grad_avg,
+    centered, grad_avg, parallel,
 ):
     h = _rmsprop_hyper(x, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum)
     if g.shape != x.shape:
@@ -549,7 +615,9 @@ def _rmsprop_step(
         raise ValueError("rmsprop_step: momentum_buffer shares memory with g or grad_avg")
     if _overlap(grad_avg, g):
         raise ValueError("rmsprop_step: grad_avg shares memory with g")
-    _update_flat(_flat(x), _flat(g), _flat(s), _flat(momentum_buffer), _flat(grad_avg), h)
+    _update_flat(
+        _flat(x), _flat(g), _flat(s), _flat(momentum_buffer), _flat(grad_avg), h, parallel
+    )
 
 
 _adagrad_types = _validation.kernel_type_check(
@@ -633,11 +701,15 @@ def adagrad_step(
     >>> print(f"x1 {x[0]:f}, x2 {x[1]:f}")
     x1 -2.382563, x2 -0.158591
     """
-    _adagrad_step(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
+    _adagrad_step(
+        x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step, _threads.PARALLEL
+    )
 
 
 @jit(type_check=_adagrad_types)
-def _adagrad_step(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step):
+def _adagrad_step(
+    x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step, parallel
+):
     h = _adagrad_hyper(x, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
     if g.shape != x.shape:
         raise ValueError("adagrad_step: g must have the same shape as x")
@@ -647,7 +719,7 @@ def _adagrad_step(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_deca
         raise ValueError("adagrad_step: x shares memory with g or s")
     if _overlap(s, g):
         raise ValueError("adagrad_step: s shares memory with g")
-    _update_flat(_flat(x), _flat(g), _flat(s), None, None, h)
+    _update_flat(_flat(x), _flat(g), _flat(s), None, None, h, parallel)
 
 
 # The public kernels are Python functions (fast to call from Python); these overloads make the
@@ -665,7 +737,7 @@ def _rmsprop_step_jit(
     ):
         _rmsprop_step(
             x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
-            momentum_buffer, centered, grad_avg,
+            momentum_buffer, centered, grad_avg, True,
         )
 
     return impl
@@ -679,6 +751,8 @@ def _adagrad_step_jit(
         x, g, s, lr, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False, lr_decay=0.0,
         step=1,
     ):
-        _adagrad_step(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
+        _adagrad_step(
+            x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step, True
+        )
 
     return impl

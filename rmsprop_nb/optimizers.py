@@ -12,11 +12,15 @@ are large together.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
 
-from . import _validation, kernels
+from . import _threads, _validation, kernels
+
+#: The ``nonfinite`` policies of the optimizers (what a step does with NaN/inf gradients).
+NONFINITE_POLICIES = ("propagate", "raise", "skip")
 
 __all__ = ["RMSProp", "AdaGrad"]
 
@@ -38,6 +42,8 @@ class _Group:
         self.lists = (
             kernels.flat_lists(self.params, *self.state.values()) if parallel else None
         )
+        # Work array of the parallel NaN/inf scan (nonfinite="raise"/"skip").
+        self.counts = np.zeros(len(self.params), np.int64) if parallel else None
 
 
 class _Optimizer:
@@ -46,7 +52,10 @@ class _Optimizer:
     _name = ""
     _state_names: tuple = ()
 
-    def __init__(self, params, hyperparams):
+    def __init__(self, params, hyperparams, nonfinite="propagate"):
+        self.nonfinite = nonfinite
+        self.skipped_steps = 0
+        self._busy = threading.Lock()  # held during step/load: see _threads
         if isinstance(params, Iterator):  # e.g. a generator: read it once
             params = list(params)
         # GPU arrays: rmsprop_nb.cuda (imported only then) checks them, keeps the state on the
@@ -63,9 +72,12 @@ class _Optimizer:
         self.step_count = 0
         self._state = self._init_state()
         if self._device is not None:
+            if nonfinite != "propagate":
+                raise ValueError(f"{self._name}: nonfinite={nonfinite!r} is not supported for GPU arrays")
             self.params = self._device.params
             self._state = self._device.upload_state(self._state)
             return
+        self._spans = kernels.memory_spans(self.params)
         kinds = {}
         for i, p in enumerate(self.params):
             kinds.setdefault((p.dtype, p.ndim, _validation.memory_order(p)), []).append(i)
@@ -74,6 +86,20 @@ class _Optimizer:
         ]
 
     # -- state -----------------------------------------------------------------------------
+
+    @property
+    def nonfinite(self):
+        """What :meth:`step` does with NaN/inf gradients: "propagate", "raise" or "skip"."""
+        return self._nonfinite
+
+    @nonfinite.setter
+    def nonfinite(self, value):
+        if not isinstance(value, str) or value not in NONFINITE_POLICIES:
+            raise ValueError(
+                f"{self._name}: nonfinite must be one of {', '.join(map(repr, NONFINITE_POLICIES))}, "
+                f"got {value!r}"
+            )
+        self._nonfinite = value
 
     def _init_state(self):  # pragma: no cover - implemented by subclasses
         raise NotImplementedError
@@ -186,7 +212,19 @@ class _Optimizer:
         ValueError, TypeError
             A wrong number of gradients, or a gradient that does not match its parameter, or a
             hyperparameter out of range. No parameter or state is changed then.
+        FloatingPointError
+            With ``nonfinite="raise"``, a gradient holding NaN or inf (no change either).
+        RuntimeError
+            When another thread is using this optimizer at the same time.
         """
+        if not self._busy.acquire(False):
+            raise _threads.busy_error(self._name, "step")
+        try:
+            self._step(grads)
+        finally:
+            self._busy.release()
+
+    def _step(self, grads):
         if self._device is not None:
             self._device.step(self, grads, self.step_count + 1)
             self.step_count += 1
@@ -199,14 +237,18 @@ class _Optimizer:
             )
         t = self.step_count + 1
         try:
-            if len(groups) == 1:
+            if len(groups) == 1 and self._nonfinite == "propagate":
                 grp = groups[0]
                 self._raise_if_bad(grp, grads, self._step_group(grp, tuple(grads), t))
             else:
                 batches = [tuple([grads[i] for i in grp.indices]) for grp in groups]
                 # Every group is checked before any group is updated.
                 for grp, batch in zip(groups, batches):
-                    self._raise_if_bad(grp, batch, kernels._first_bad_grad(grp.params, batch))
+                    self._raise_if_bad(
+                        grp, batch, kernels._first_bad_grad(grp.params, batch, self._spans)
+                    )
+                if self._nonfinite != "propagate" and self._skip_nonfinite(batches):
+                    return
                 for grp, batch in zip(groups, batches):
                     self._step_group(grp, batch, t)
         except (TypeError, ValueError):
@@ -225,7 +267,24 @@ class _Optimizer:
                     f"{self._name}.step: grads[{i}] has shape {g.shape} but params[{i}] has "
                     f"shape {p.shape}"
                 )
-            raise ValueError(f"{self._name}.step: grads[{i}] shares memory with params[{i}]")
+            j = next((j for j, q in enumerate(self.params) if np.may_share_memory(g, q)), i)
+            raise ValueError(f"{self._name}.step: grads[{i}] shares memory with params[{j}]")
+
+    def _skip_nonfinite(self, batches):
+        """nonfinite="raise"/"skip": scan every gradient before any update; True to skip."""
+        parallel = _threads.PARALLEL
+        for grp, batch in zip(self._groups, batches):
+            bad = kernels._first_nonfinite(batch, grp.chunks, grp.counts if parallel else None)
+            if bad >= 0:
+                i = grp.indices[bad]
+                if self._nonfinite == "raise":
+                    raise FloatingPointError(
+                        f"{self._name}.step: grads[{i}] contains NaN or infinity; nothing was "
+                        "updated (nonfinite='raise')"
+                    )
+                self.skipped_steps += 1
+                return True
+        return False
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._hyperparams().items())
@@ -311,6 +370,11 @@ class RMSProp(_Optimizer):
         Coupled L2 penalty :math:`\lambda \ge 0`, added to the gradient.
     maximize : bool, default False
         Maximise the objective instead of minimising it.
+    nonfinite : {"propagate", "raise", "skip"}, default "propagate"
+        What a step does when a gradient holds NaN or inf: let it flow into the parameters and
+        state (as ``torch.optim`` does); raise ``FloatingPointError`` before anything changes;
+        or skip the whole step, counting it in ``skipped_steps``. The checks cost a read of the
+        gradients (see the user guide's Reliability page); the default costs nothing.
 
     Attributes
     ----------
@@ -318,6 +382,8 @@ class RMSProp(_Optimizer):
         The arrays being optimised.
     step_count : int
         Number of steps taken.
+    skipped_steps : int
+        Number of steps skipped by ``nonfinite="skip"`` (not counted in ``step_count``).
     lr, gamma, eps, eps_in_sqrt, momentum, centered, weight_decay, maximize
         The hyperparameters. ``lr``, ``gamma``, ``eps`` and ``weight_decay`` may be changed
         between steps (e.g. a learning-rate schedule); they are checked at the next step.
@@ -379,7 +445,7 @@ class RMSProp(_Optimizer):
 
     def __init__(
         self, params, lr=0.01, gamma=0.9, eps=1e-6, *, eps_in_sqrt=True, momentum=0.0,
-        centered=False, weight_decay=0.0, maximize=False,
+        centered=False, weight_decay=0.0, maximize=False, nonfinite="propagate",
     ):
         hyper = dict(
             lr=lr, gamma=gamma, eps=eps, eps_in_sqrt=eps_in_sqrt, momentum=momentum,
@@ -387,7 +453,20 @@ class RMSProp(_Optimizer):
         )
         self._check_hyperparams(hyper)
         hyper = _floats(hyper)
-        super().__init__(params, hyper)
+        super().__init__(params, hyper, nonfinite)
+
+    @property
+    def centered(self):
+        return self._centered
+
+    @centered.setter
+    def centered(self, value):
+        # The kernels keep grad_avg exactly when centered: a later change would be ignored.
+        if hasattr(self, "_centered") and (
+            not isinstance(value, (bool, np.bool_)) or bool(value) != self._centered
+        ):
+            raise ValueError(f"{self._name}: centered cannot be changed after construction")
+        self._centered = value
 
     def _check_hyperparams(self, h):
         n = self._name
@@ -415,7 +494,8 @@ class RMSProp(_Optimizer):
         st = grp.state
         return kernels._rmsprop_many(
             grp.params, grads, st["square_avg"], st["momentum_buffer"], st["grad_avg"],
-            grp.lists, grp.chunks, self.lr, self.gamma, self.eps, self.eps_in_sqrt,
+            grp.lists if _threads.PARALLEL else None, grp.chunks, self._spans, self.lr,
+            self.gamma, self.eps, self.eps_in_sqrt,
             self.weight_decay, self.maximize, self.momentum,
         )
 
@@ -455,6 +535,11 @@ class AdaGrad(_Optimizer):
         Coupled L2 penalty :math:`\lambda \ge 0`, added to the gradient.
     maximize : bool, default False
         Maximise the objective instead of minimising it.
+    nonfinite : {"propagate", "raise", "skip"}, default "propagate"
+        What a step does when a gradient holds NaN or inf: let it flow into the parameters and
+        state (as ``torch.optim`` does); raise ``FloatingPointError`` before anything changes;
+        or skip the whole step, counting it in ``skipped_steps``. The checks cost a read of the
+        gradients (see the user guide's Reliability page); the default costs nothing.
 
     Attributes
     ----------
@@ -462,6 +547,8 @@ class AdaGrad(_Optimizer):
         The arrays being optimised.
     step_count : int
         Number of steps taken (:math:`t` of the last step).
+    skipped_steps : int
+        Number of steps skipped by ``nonfinite="skip"`` (not counted in ``step_count``).
     lr, eps, eps_in_sqrt, initial_accumulator_value, lr_decay, weight_decay, maximize
         The hyperparameters; ``lr``, ``eps``, ``lr_decay`` and ``weight_decay`` may be changed
         between steps and are checked at the next step.
@@ -510,7 +597,7 @@ class AdaGrad(_Optimizer):
 
     def __init__(
         self, params, lr=0.01, eps=1e-6, *, eps_in_sqrt=True, initial_accumulator_value=0.0,
-        lr_decay=0.0, weight_decay=0.0, maximize=False,
+        lr_decay=0.0, weight_decay=0.0, maximize=False, nonfinite="propagate",
     ):
         hyper = dict(
             lr=lr, eps=eps, eps_in_sqrt=eps_in_sqrt,
@@ -518,7 +605,7 @@ class AdaGrad(_Optimizer):
             weight_decay=weight_decay, maximize=maximize,
         )
         self._check_hyperparams(hyper)
-        super().__init__(params, _floats(hyper))
+        super().__init__(params, _floats(hyper), nonfinite)
 
     def _check_hyperparams(self, h):
         n = self._name
@@ -532,7 +619,8 @@ class AdaGrad(_Optimizer):
 
     def _step_group(self, grp, grads, t):
         return kernels._adagrad_many(
-            grp.params, grads, grp.state["sum"], grp.lists, grp.chunks, self.lr, self.eps,
+            grp.params, grads, grp.state["sum"], grp.lists if _threads.PARALLEL else None,
+            grp.chunks, self._spans, self.lr, self.eps,
             self.eps_in_sqrt, self.weight_decay, self.maximize, self.lr_decay, t,
         )
 
