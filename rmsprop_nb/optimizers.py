@@ -12,12 +12,13 @@ are large together.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 
 import numpy as np
 
-from . import _threads, _validation, kernels
+from . import _checkpoint, _threads, _validation, kernels
 
 #: The ``nonfinite`` policies of the optimizers (what a step does with NaN/inf gradients).
 NONFINITE_POLICIES = ("propagate", "raise", "skip")
@@ -46,8 +47,23 @@ class _Group:
         self.counts = np.zeros(len(self.params), np.int64) if parallel else None
 
 
+def _exclusive(method):
+    """Run ``method`` only if no other thread is using the optimizer (RuntimeError if one is)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args):
+        if not self._busy.acquire(False):
+            raise _threads.busy_error(self._name, method.__name__)
+        try:
+            return method(self, *args)
+        finally:
+            self._busy.release()
+
+    return wrapper
+
+
 class _Optimizer:
-    """What RMSProp and AdaGrad share: parameters, state, checks, state_dict."""
+    """What RMSProp and AdaGrad share: parameters, state, checks, state_dict, checkpoints."""
 
     _name = ""
     _state_names: tuple = ()
@@ -55,7 +71,8 @@ class _Optimizer:
     def __init__(self, params, hyperparams, nonfinite="propagate"):
         self.nonfinite = nonfinite
         self.skipped_steps = 0
-        self._busy = threading.Lock()  # held during step/load: see _threads
+        # Held by the thread using the optimizer (re-entrant: save() calls state_dict()).
+        self._busy = threading.RLock()
         if isinstance(params, Iterator):  # e.g. a generator: read it once
             params = list(params)
         # GPU arrays: rmsprop_nb.cuda (imported only then) checks them, keeps the state on the
@@ -107,18 +124,21 @@ class _Optimizer:
     def _hyperparams(self):
         return {name: getattr(self, name) for name in self._hyperparam_names}
 
+    @_exclusive
     def state_dict(self):
         """Return the optimizer state as plain Python numbers and NumPy arrays (copies).
 
         Returns
         -------
         dict
-            ``{"algorithm": str, "step": int, "hyperparams": dict, "state": {name: [array,
-            ...]}}``, with one array per parameter for each state buffer that is on.
+            ``{"algorithm": str, "step": int, "skipped_steps": int, "hyperparams": dict,
+            "state": {name: [array, ...]}}``, with one array per parameter for each state
+            buffer that is on.
         """
         return {
             "algorithm": self._name,
             "step": self.step_count,
+            "skipped_steps": self.skipped_steps,
             "hyperparams": self._hyperparams(),
             "state": {
                 name: [a.copy() if self._device is None else self._device.to_host(a)
@@ -128,6 +148,7 @@ class _Optimizer:
             },
         }
 
+    @_exclusive
     def load_state_dict(self, state_dict):
         """Restore a state saved by :meth:`state_dict`; the next step continues bit-for-bit.
 
@@ -157,6 +178,11 @@ class _Optimizer:
         step = state_dict["step"]
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise ValueError(f"{name}.load_state_dict: step must be an integer >= 0, got {step!r}")
+        skipped = state_dict.get("skipped_steps", 0)  # absent from states saved before 0.1
+        if isinstance(skipped, bool) or not isinstance(skipped, (int, np.integer)) or skipped < 0:
+            raise ValueError(
+                f"{name}.load_state_dict: skipped_steps must be an integer >= 0, got {skipped!r}"
+            )
         hyper = dict(state_dict["hyperparams"])
         if set(hyper) != set(self._hyperparam_names):
             raise ValueError(
@@ -195,6 +221,44 @@ class _Optimizer:
         for key, value in _floats(hyper).items():
             setattr(self, key, value)
         self.step_count = int(step)
+        self.skipped_steps = int(skipped)
+
+    @_exclusive
+    def save(self, path):
+        """Write the optimizer state to the ``.npz`` file ``path``, atomically.
+
+        The file holds a format version, the algorithm, the hyperparameters, the step counts and
+        the state arrays (not the parameters: save those yourself). It is written to a
+        temporary file in the same folder, flushed to disk, then renamed over ``path``: a crash
+        or a full disk never leaves a truncated checkpoint in place of a good one.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination, used as given (no suffix is added).
+        """
+        _checkpoint.write(path, self.state_dict())
+
+    @_exclusive
+    def load(self, path):
+        """Restore the state written by :meth:`save`; the next step continues bit-for-bit.
+
+        Everything is checked first (format version, algorithm, buffers, number, shapes and
+        dtypes of the arrays, hyperparameters); on any mismatch or a damaged file nothing
+        changes.
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        ValueError, TypeError
+            A file that is not an intact checkpoint, or one that does not fit this optimizer.
+        """
+        state = _checkpoint.read(path, f"{self._name}.load")
+        try:
+            self.load_state_dict(state)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{self._name}.load: {str(path)!r} does not fit: {exc}") from exc
 
     # -- step ------------------------------------------------------------------------------
 
