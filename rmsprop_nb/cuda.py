@@ -1,8 +1,8 @@
 r"""AdaGrad and RMSProp on NVIDIA GPUs: the same per-element updates, compiled by numba-cuda.
 
-Nothing here is a second copy of the math: :data:`rmsprop_update` and :data:`adagrad_update`
-are :func:`rmsprop_nb.kernels._rmsprop_update` and ``_adagrad_update``, the very functions the
-CPU kernels compile, compiled again as CUDA device functions. This module adds
+Nothing here is a second copy of the math: :func:`rmsprop_update` and :func:`adagrad_update`
+are ``rmsprop_nb.kernels._rmsprop_update`` and ``_adagrad_update``, the very functions the CPU
+kernels compile, compiled again as CUDA device functions. This module adds
 
 * the launchers :func:`rmsprop_step` and :func:`adagrad_step`: the CPU kernels' arguments,
   checks and error messages, for arrays that live on the GPU (Numba device arrays, CuPy
@@ -73,8 +73,6 @@ adagrad_update = cuda.jit(device=True, inline="always")(kernels._adagrad_update)
 
 rmsprop_update.__doc__ = r"""RMSProp for one element, as a CUDA device function.
 
-    ``rmsprop_update(x, g, s, buf, gavg, h, use_momentum, centered) -> (x, s, buf, gavg)``
-
     Call it from your own ``@cuda.jit`` kernel, for example to fuse the gradient computation
     with the update. It returns the new values; storing them is up to the caller.
 
@@ -144,8 +142,6 @@ rmsprop_update.__doc__ = r"""RMSProp for one element, as a CUDA device function.
     """
 
 adagrad_update.__doc__ = r"""AdaGrad for one element, as a CUDA device function.
-
-    ``adagrad_update(x, g, s, h) -> (x, s)``
 
     .. math::
 
@@ -219,7 +215,7 @@ class _DType:
 def rmsprop_hyper(
     dtype, lr, gamma, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False, momentum=0.0,
 ):
-    r"""The hyperparameters of :data:`rmsprop_update`, checked and cast to ``dtype``.
+    r"""The hyperparameters of :func:`rmsprop_update`, checked and cast to ``dtype``.
 
     The cast happens once, on the host, as in the CPU kernels (``1 - gamma`` is rounded once,
     like PyTorch does), so that a float32 kernel computes in float32 only.
@@ -272,7 +268,7 @@ def rmsprop_hyper(
 def adagrad_hyper(
     dtype, lr, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False, lr_decay=0.0, step=1,
 ):
-    r"""The hyperparameters of :data:`adagrad_update`, checked and cast to ``dtype``.
+    r"""The hyperparameters of :func:`adagrad_update`, checked and cast to ``dtype``.
 
     Parameters
     ----------
@@ -388,7 +384,9 @@ class _Device:
 
 def _devices(kernel, names_values):
     """``_Device`` for each array argument (``None`` stays ``None``), in order."""
-    return {k: None if v is None else _Device(f"{kernel}: {k}", v) for k, v in names_values.items()}
+    return {
+        k: None if v is None else _Device(f"{kernel}: {k}", v) for k, v in names_values.items()
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,7 +428,8 @@ def _check_rmsprop(
     _overlap_error("rmsprop_step", dev, [
         ("x", ("g", "s", "momentum_buffer", "grad_avg"),
          "x shares memory with g, s or another state array"),
-        ("s", ("g", "momentum_buffer", "grad_avg"), "s shares memory with g or another state array"),
+        ("s", ("g", "momentum_buffer", "grad_avg"),
+         "s shares memory with g or another state array"),
         ("momentum_buffer", ("g", "grad_avg"), "momentum_buffer shares memory with g or grad_avg"),
         ("grad_avg", ("g",), "grad_avg shares memory with g"),
     ])
