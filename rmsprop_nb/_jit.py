@@ -15,6 +15,7 @@ import warnings
 
 from numba.core.dispatcher import OmittedArg
 from numba.core.registry import CPUDispatcher
+from numba.np.ufunc.parallel import _launch_threads
 
 #: Set ``RMSPROP_NB_CACHE=0`` to keep compiled kernels in memory only (no files written).
 CACHE = os.environ.get("RMSPROP_NB_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -33,6 +34,11 @@ class _CheckedDispatcher(CPUDispatcher):
     def _compile_for_args(self, *args, **kws):
         if self._type_check is not None:
             self._type_check(*(a.value if isinstance(a, OmittedArg) else a for a in args))
+        # Numba bug (numba#8578): a cached function that calls a parallel one does not start
+        # the thread pool when it is loaded from the disk cache, and its first parallel region
+        # then segfaults. Seen here: rmsprop_step(..., lr=1) after rmsprop_step(..., lr=1.0)
+        # had been cached by an earlier process. Starting the pool first avoids it.
+        _launch_threads()
         return super()._compile_for_args(*args, **kws)
 
 

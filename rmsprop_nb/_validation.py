@@ -62,6 +62,27 @@ def check_real(name, value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
 
 
+# What a compiled kernel can take as a scalar: Numba has no type for Fraction, longdouble or
+# an int beyond 64 bits, and no float16 arithmetic.
+_KERNEL_SCALARS = (int, float, np.integer, np.float32, np.float64)
+
+
+def check_kernel_real(name, value):
+    """Check a real number that goes to a compiled kernel as it is (no conversion)."""
+    check_real(name, value)
+    if not isinstance(value, _KERNEL_SCALARS):
+        raise TypeError(
+            f"{name} must be a Python float or int, or a NumPy float32, float64 or integer "
+            f"scalar, got {type(value).__name__}"
+        )
+    check_kernel_int(name, value)
+
+
+def check_kernel_int(name, value):
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise ValueError(f"{name} is out of the 64-bit integer range, got {value!r}")
+
+
 def check_flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
@@ -70,7 +91,10 @@ def check_flag(name, value):
 def check_range(name, value, low=0.0, high=math.inf, *, high_open=False):
     """Check ``low <= value <= high`` (or ``< high``), rejecting NaN and infinities."""
     check_real(name, value)
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the float range
+        v = math.inf
     ok = math.isfinite(v) and low <= v and (v < high if high_open else v <= high)
     if not ok:
         bracket = ")" if high_open else "]"
@@ -96,14 +120,7 @@ def kernel_type_check(kernel, arrays, reals=(), flags=(), ints=()):
                     f"{kernel}: {name}", bound[name], like=ref, like_name=ref_name,
                     writeable=mode == "inout",
                 )
-        for name in reals:
-            check_real(f"{kernel}: {name}", bound[name])
-        for name in flags:
-            check_flag(f"{kernel}: {name}", bound[name])
-        for name in ints:
-            v = bound[name]
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-                raise TypeError(f"{kernel}: {name} must be an integer, got {type(v).__name__}")
+        check_scalars(kernel, bound, reals, flags, ints)
 
     def factory(fn):
         order = list(inspect.signature(fn).parameters)
@@ -115,10 +132,36 @@ def kernel_type_check(kernel, arrays, reals=(), flags=(), ints=()):
     return factory
 
 
+def check_scalars(kernel, bound, reals=(), flags=(), ints=()):
+    """Check the types of a kernel's scalar arguments (``bound``: name -> value)."""
+    for name in reals:
+        check_kernel_real(f"{kernel}: {name}", bound[name])
+    for name in flags:
+        check_flag(f"{kernel}: {name}", bound[name])
+    for name in ints:
+        v = bound[name]
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{kernel}: {name} must be an integer, got {type(v).__name__}")
+        check_kernel_int(f"{kernel}: {name}", v)
+
+
+# The hyperparameters of the many-arrays kernels, checked by name when the kernel has them (an
+# optimizer's attributes may be reassigned between steps, e.g. opt.lr = "0.1").
+_MANY_REALS = ("lr", "gamma", "eps", "weight_decay", "momentum", "lr_decay")
+_MANY_FLAGS = ("eps_in_sqrt", "maximize")
+_MANY_INTS = ("step",)
+
+
 def grads_type_check(fn):
     """Type check of the many-arrays kernels: ``fn(params, grads, ...)`` with tuples."""
+    order = list(inspect.signature(fn).parameters)
+    label = {"rmsprop": "RMSProp", "adagrad": "AdaGrad"}.get(fn.__name__.split("_")[1], "step")
+    reals = [n for n in _MANY_REALS if n in order]
+    flags = [n for n in _MANY_FLAGS if n in order]
+    ints = [n for n in _MANY_INTS if n in order]
 
     def check(params, grads, *rest):
+        check_scalars(label, dict(zip(order, (params, grads, *rest))), reals, flags, ints)
         if not isinstance(grads, tuple) or len(grads) != len(params):
             raise TypeError("grads must be a tuple with one array per parameter")
         for k, (p, g) in enumerate(zip(params, grads)):
