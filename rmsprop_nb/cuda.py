@@ -26,6 +26,7 @@ kernels in the last bit or two; the simulator reproduces the CPU bit for bit in 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import importlib.util
 
@@ -790,10 +791,16 @@ class _DeviceOptimizer:
             _validation.check_array(f"{name}: params[{i}]", d.stand_in)
             self._params.append(d)
         # No two parameters may share memory: one step would update the shared part twice.
-        spans = sorted((d.ptr, d.nbytes, i) for i, d in enumerate(self._params) if d.nbytes)
-        for (a0, an, ai), (b0, _, bi) in zip(spans, spans[1:]):
-            if b0 < a0 + an:
+        spans = sorted((d.ptr, d.ptr + d.nbytes, i) for i, d in enumerate(self._params)
+                       if d.nbytes)
+        for (_, a_end, ai), (b_start, _, bi) in zip(spans, spans[1:]):
+            if b_start < a_end:
                 raise ValueError(f"{name}: params[{ai}] and params[{bi}] share memory")
+        # Sorted and disjoint, so both columns are sorted: a bisection finds the parameters a
+        # gradient overlaps.
+        self._starts = [start for start, _, _ in spans]
+        self._ends = [end for _, end, _ in spans]
+        self._order = [i for _, _, i in spans]
         #: Host arrays with the params' dtype, shape and strides (no data): for the optimizer's
         #: checks and for building the initial state.
         self.stand_ins = [d.stand_in for d in self._params]
@@ -825,6 +832,14 @@ class _DeviceOptimizer:
         order = "F" if dst.is_f_contiguous() and not dst.is_c_contiguous() else "C"
         dst.copy_to_device(np.asarray(src, order=order))
 
+    def _first_param_overlapping(self, d):
+        """The lowest index of a parameter sharing memory with the device array ``d``, or None."""
+        if d.nbytes == 0:
+            return None
+        lo = bisect.bisect_right(self._ends, d.ptr)  # the first parameter ending after d starts
+        hi = bisect.bisect_left(self._starts, d.ptr + d.nbytes)  # ... starting before d ends
+        return min(self._order[lo:hi], default=None)
+
     def step(self, opt, grads, t):
         """Step ``t`` of the optimizer ``opt`` (an RMSProp or AdaGrad) from ``grads``."""
         name = opt._name
@@ -840,8 +855,9 @@ class _DeviceOptimizer:
             _validation.check_array(
                 label, d.stand_in, like=p.stand_in, like_name=f"params[{i}]", writeable=False
             )
-            if d.overlaps(p):
-                raise ValueError(f"{label} shares memory with params[{i}]")
+            j = self._first_param_overlapping(d)
+            if j is not None:
+                raise ValueError(f"{label} shares memory with params[{j}]")
             flat_grads.append(d.flat())
         # The hyperparameters (which may have changed since the last step), once per dtype.
         hyper = {}

@@ -471,6 +471,17 @@ def test_device_optimizer_checks_every_gradient_before_any_update():
     assert all((a == 0).all() for a in opt.state_dict()["state"]["square_avg"])
 
 
+def test_device_optimizer_refuses_a_gradient_aliasing_another_parameter():
+    base = cuda.to_device(np.ones(8))
+    opt = AdaGrad([base[:4], base[4:]], lr=0.1)
+    with pytest.raises(ValueError, match=r"AdaGrad.step: grads\[0\] shares memory with "
+                                         r"params\[1\]"):
+        opt.step([base[4:], cuda.to_device(np.ones(4))])
+    with pytest.raises(ValueError, match=r"grads\[1\] shares memory with params\[0\]"):
+        opt.step([cuda.to_device(np.ones(4)), base[2:6]])
+    np.testing.assert_array_equal(base.copy_to_host(), 1.0)
+
+
 def test_device_optimizer_refuses_bad_params():
     d = cuda.to_device(np.zeros(8))
     with pytest.raises(ValueError, match=r"params\[0\] and params\[1\] share memory"):

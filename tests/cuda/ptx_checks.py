@@ -100,12 +100,23 @@ def test_float32_kernel_uses_ieee_sqrt_and_division(ptx):
 
 
 def _ptxas():
-    return shutil.which("ptxas") or next(
+    """ptxas from the pip wheel (cuda-toolkit[nvcc]), else PATH, else the system toolkit."""
+    try:
+        from cuda.pathfinder import find_nvidia_binary_utility
+
+        found = find_nvidia_binary_utility("ptxas")
+    except Exception:  # an older cuda-pathfinder, or none
+        found = None
+    return found or shutil.which("ptxas") or next(
         (p for p in ("/usr/local/cuda/bin/ptxas",) if os.access(p, os.X_OK)), None
     )
 
 
-@pytest.mark.skipif(_ptxas() is None, reason="ptxas not found (PATH, /usr/local/cuda/bin)")
+@pytest.mark.skipif(
+    _ptxas() is None,
+    reason='ptxas not found (pip install "cuda-toolkit[nvcc]==13.0.*", or PATH, '
+    "or /usr/local/cuda/bin)",
+)
 def test_ptxas_assembles_every_kernel_without_spills(ptx, tmp_path):
     lines = []
     for (name, dtype), code in sorted(ptx.items()):
@@ -120,7 +131,7 @@ def test_ptxas_assembles_every_kernel_without_spills(ptx, tmp_path):
         registers = int(re.search(r"Used (\d+) registers", info).group(1))
         assert "0 bytes spill stores" in info and "0 bytes spill loads" in info, info
         lines.append(f"{name:38s} {dtype:8s} {registers:3d} registers")
-    print("\nptxas -arch=sm_90 -v:\n" + "\n".join(lines))
+    print(f"\nptxas -arch=sm_90 -v ({_ptxas()}):\n" + "\n".join(lines))
 
 
 def test_user_kernel_with_device_functions_compiles(ptx):
