@@ -19,6 +19,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,3 +141,56 @@ def test_launch_without_gpu_names_the_simulator_switch():
     if r.stdout.strip() == "GPU":
         pytest.skip("a GPU is present")
     assert "NUMBA_ENABLE_CUDASIM=1" in r.stdout
+
+
+# -- the checks on __cuda_array_interface__ descriptions (no GPU needed: nothing is launched) ---
+
+
+class FakeDeviceArray:
+    """Only a __cuda_array_interface__, at a made-up address (never dereferenced)."""
+
+    def __init__(self, shape, ptr, typestr="<f8", strides=None, readonly=False):
+        self.__cuda_array_interface__ = dict(
+            shape=shape, typestr=typestr, data=(ptr, readonly), strides=strides, version=3
+        )
+
+
+def _check(x, g, s, **kwargs):
+    from rmsprop_nb import cuda as rcuda
+
+    hyper = dict(dict(lr=0.1, gamma=0.9, eps=1e-6, eps_in_sqrt=True, weight_decay=0.0,
+                      maximize=False, momentum=0.0, momentum_buffer=None, centered=False,
+                      grad_avg=None), **kwargs)
+    return rcuda._check_rmsprop(x, g, s, **hyper)
+
+
+@needs_numba_cuda
+def test_interface_arrays_pass_the_checks_and_give_dtype_hyperparameters():
+    base = 1 << 20
+    x, g, s = (FakeDeviceArray((2, 3), base + k * 64, "<f4") for k in range(3))
+    dev, h = _check(x, g, s)
+    assert [d.ptr for d in (dev["x"], dev["g"], dev["s"])] == [base, base + 64, base + 128]
+    assert dev["x"].stand_in.flags.c_contiguous and dev["x"].nbytes == 24
+    assert {type(v) for v in h if not isinstance(v, bool)} == {np.float32}
+
+
+@needs_numba_cuda
+@pytest.mark.parametrize("case", [
+    ("x", dict(readonly=True), ValueError, "rmsprop_step: x is read-only"),
+    ("g", dict(typestr="<f2"), TypeError, "rmsprop_step: g must have dtype float32 or float64"),
+    ("g", dict(strides=(48, 8)), ValueError, "rmsprop_step: g must be contiguous"),
+    ("g", dict(strides=(8, 16)), ValueError, "rmsprop_step: g is in F order but x is in C order"),
+    ("s", dict(shape=(3, 2)), ValueError, "rmsprop_step: s has shape (3, 2) but x has shape"),
+    ("s", dict(ptr=(1 << 20) + 40), ValueError, "rmsprop_step: x shares memory with g, s"),
+], ids=["read-only", "float16", "strided", "order", "shape", "overlap"])
+def test_interface_arrays_are_checked_like_numpy_arrays(case):
+    which, change, exc, message = case
+    args = {}
+    for k, name in enumerate("xgs"):
+        spec = dict(shape=(2, 3), ptr=(1 << 20) + k * 4096)
+        if name == which:
+            spec.update(change)
+        args[name] = FakeDeviceArray(**spec)
+    with pytest.raises(exc) as info:
+        _check(args["x"], args["g"], args["s"])
+    assert str(info.value).startswith(message)
