@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import functools
 import importlib.util
+import math
 
 import numpy as np
 
@@ -496,6 +497,27 @@ def _adagrad_kernel():
     return cuda.jit(adagrad_kernel)
 
 
+@functools.cache
+def _nonfinite_kernel():
+    """Sets ``flags[k] = 1`` when the flat array ``g`` holds a NaN or an infinity."""
+
+    def flag_nonfinite(g, flags, k):
+        for i in range(cuda.grid(1), g.size, cuda.gridsize(1)):
+            if not math.isfinite(g[i]):
+                flags[k] = 1  # every writer writes the same value: no atomic needed
+
+    return cuda.jit(flag_nonfinite)
+
+
+def _first_nonfinite(arrays):
+    """Index of the first flat device array holding NaN or inf, else None (waits for it)."""
+    flags = cuda.to_device(np.zeros(len(arrays), np.int32))
+    for k, g in enumerate(arrays):
+        _launch(_nonfinite_kernel(), g.size, None, g, flags, k)
+    bad = np.flatnonzero(flags.copy_to_host())
+    return int(bad[0]) if bad.size else None
+
+
 _gpu_checked = False
 
 
@@ -841,7 +863,8 @@ class _DeviceOptimizer:
         return min(self._order[lo:hi], default=None)
 
     def step(self, opt, grads, t):
-        """Step ``t`` of the optimizer ``opt`` (an RMSProp or AdaGrad) from ``grads``."""
+        """Step ``t`` of the optimizer ``opt`` (an RMSProp or AdaGrad) from ``grads``; False
+        when the step is skipped (``nonfinite="skip"`` and a NaN/inf gradient)."""
         name = opt._name
         if len(grads) != len(self._params):
             raise ValueError(
@@ -864,6 +887,17 @@ class _DeviceOptimizer:
         for p in self.stand_ins:
             if p.dtype not in hyper:
                 hyper[p.dtype] = _optimizer_hyper(opt, p, t)
+        # nonfinite="raise"/"skip": a scan of every gradient (one wait for the GPU) first.
+        if opt.nonfinite != "propagate":
+            bad = _first_nonfinite(flat_grads)
+            if bad is not None:
+                if opt.nonfinite == "raise":
+                    raise FloatingPointError(
+                        f"{name}.step: grads[{bad}] contains NaN or infinity; nothing was "
+                        "updated (nonfinite='raise')"
+                    )
+                opt.skipped_steps += 1
+                return False
         # Everything is checked: launch.
         st = self._flat_state
         for i, (x, g) in enumerate(zip(self._flat_params, flat_grads)):
@@ -876,6 +910,7 @@ class _DeviceOptimizer:
                     x, g, st["square_avg"][i], None if buf is None else buf[i],
                     None if gavg is None else gavg[i], h, None,
                 )
+        return True
 
 
 def _optimizer_hyper(opt, x, t):

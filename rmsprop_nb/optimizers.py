@@ -89,8 +89,6 @@ class _Optimizer:
         self.step_count = 0
         self._state = self._init_state()
         if self._device is not None:
-            if nonfinite != "propagate":
-                raise ValueError(f"{self._name}: nonfinite={nonfinite!r} is not supported for GPU arrays")
             self.params = self._device.params
             self._state = self._device.upload_state(self._state)
             return
@@ -290,8 +288,8 @@ class _Optimizer:
 
     def _step(self, grads):
         if self._device is not None:
-            self._device.step(self, grads, self.step_count + 1)
-            self.step_count += 1
+            if self._device.step(self, grads, self.step_count + 1):  # False: skipped
+                self.step_count += 1
             return
         groups = self._groups
         if len(grads) != len(self.params):

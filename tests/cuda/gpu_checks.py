@@ -589,3 +589,32 @@ def test_user_guide_examples_run_and_print_what_they_say(capsys):
         assert printed == expected, code
         checked += len(expected)
     assert checked >= 3  # the launcher, optimizer and device-function examples
+
+
+@pytest.mark.parametrize("cls", [RMSProp, AdaGrad])
+def test_device_optimizer_nonfinite_policies_match_the_host(cls):
+    rng = np.random.default_rng(7)
+    host = [rng.standard_normal(13), rng.standard_normal(6).astype(np.float32)]
+    grads = [rng.standard_normal(13), rng.standard_normal(6).astype(np.float32)]
+    grads[1][4] = np.nan
+    for policy in ("raise", "skip"):
+        dev = [cuda.to_device(p) for p in host]
+        on_dev, on_host = cls(dev, nonfinite=policy), cls([p.copy() for p in host],
+                                                           nonfinite=policy)
+        if policy == "raise":
+            for opt, gs in [(on_dev, [cuda.to_device(g) for g in grads]), (on_host, grads)]:
+                with pytest.raises(FloatingPointError, match=r"grads\[1\] contains NaN"):
+                    opt.step(gs)
+        else:
+            on_dev.step([cuda.to_device(g) for g in grads])
+            on_host.step(grads)
+        assert on_dev.step_count == on_host.step_count == 0
+        assert on_dev.skipped_steps == on_host.skipped_steps == (policy == "skip")
+        for d, h in zip(dev, host):
+            np.testing.assert_array_equal(d.copy_to_host(), h)  # nothing was updated
+        finite = [np.nan_to_num(g) for g in grads]
+        on_dev.step([cuda.to_device(g) for g in finite])
+        on_host.step(finite)
+        assert on_dev.step_count == 1
+        for d, h in zip(dev, on_host.params):
+            assert_agrees(d, h)

@@ -38,16 +38,31 @@ if _missing:
         allow_module_level=True,
     )
 
-# One entry per launcher kernel: (name, kernel dispatcher, hyperparameters for a dtype).
-VARIANTS = [
+def _flat(dtype):
+    return types.Array(typeof(dtype(0)), 1, "C")
+
+
+def _update_signature(n_arrays, hyper):
+    return lambda dt: (_flat(dt),) * n_arrays + (typeof(hyper(dt)),)
+
+
+# Every kernel the module launches: (name, kernel dispatcher, its signature for a dtype).
+UPDATE_KERNELS = [
     (
         f"rmsprop(momentum={m}, centered={c})",
         rcuda._rmsprop_kernel(m, c),
-        lambda dt: rcuda.rmsprop_hyper(dt, 0.01, 0.9, 1e-6, momentum=0.5),
+        _update_signature(5, lambda dt: rcuda.rmsprop_hyper(dt, 0.01, 0.9, 1e-6, momentum=0.5)),
     )
     for m in (False, True)
     for c in (False, True)
-] + [("adagrad", rcuda._adagrad_kernel(), lambda dt: rcuda.adagrad_hyper(dt, 0.01, 1e-6))]
+] + [
+    ("adagrad", rcuda._adagrad_kernel(),
+     _update_signature(3, lambda dt: rcuda.adagrad_hyper(dt, 0.01, 1e-6))),
+]
+VARIANTS = UPDATE_KERNELS + [
+    ("nonfinite scan", rcuda._nonfinite_kernel(),
+     lambda dt: (_flat(dt), types.int32[::1], types.int64)),
+]
 
 DTYPES = [np.float32, np.float64]
 
@@ -55,19 +70,13 @@ DTYPES = [np.float32, np.float64]
 _F64_INSTRUCTION = re.compile(r"^\s*[a-z][a-z0-9_.]*\.f64\b", re.MULTILINE)
 
 
-def _signature(kernel, dtype, hyper):
-    array = types.Array(typeof(dtype(0)), 1, "C")
-    n_arrays = kernel.py_func.__code__.co_argcount - 1
-    return (array,) * n_arrays + (typeof(hyper(dtype)),)
-
-
 @pytest.fixture(scope="module")
 def ptx():
     """PTX of every (variant, dtype), compiled once for the module."""
     out = {}
-    for name, kernel, hyper in VARIANTS:
+    for name, kernel, signature in VARIANTS:
         for dt in DTYPES:
-            code, _ = cuda.compile_ptx(kernel.py_func, _signature(kernel, dt, hyper), cc=CC)
+            code, _ = cuda.compile_ptx(kernel.py_func, signature(dt), cc=CC)
             out[name, np.dtype(dt).name] = code
     return out
 
@@ -87,7 +96,7 @@ def test_float32_kernel_has_no_float64_arithmetic(ptx, name):
     assert ".f64" not in code  # not even a float64 parameter or register
 
 
-@pytest.mark.parametrize("name", [v[0] for v in VARIANTS])
+@pytest.mark.parametrize("name", [v[0] for v in UPDATE_KERNELS])
 def test_float64_kernel_computes_in_float64(ptx, name):
     assert re.search(r"sqrt\.rn\.f64", ptx[name, "float64"])
 
