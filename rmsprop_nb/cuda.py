@@ -214,6 +214,16 @@ class _DType:
             raise TypeError(f"{name}: dtype must be float32 or float64, got {self.dtype}")
 
 
+def _check_scalars(name, reals, flags, ints=None):
+    for key, value in reals.items():
+        _validation.check_real(f"{name}: {key}", value)
+    for key, value in flags.items():
+        _validation.check_flag(f"{name}: {key}", value)
+    for key, value in (ints or {}).items():
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name}: {key} must be an integer, got {type(value).__name__}")
+
+
 def rmsprop_hyper(
     dtype, lr, gamma, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False, momentum=0.0,
 ):
@@ -313,16 +323,6 @@ def adagrad_hyper(
     return kernels._adagrad_hyper.py_func(
         x, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
     )
-
-
-def _check_scalars(name, reals, flags, ints=None):
-    for key, value in reals.items():
-        _validation.check_real(f"{name}: {key}", value)
-    for key, value in flags.items():
-        _validation.check_flag(f"{name}: {key}", value)
-    for key, value in (ints or {}).items():
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name}: {key} must be an integer, got {type(value).__name__}")
 
 
 # --------------------------------------------------------------------------------------------
