@@ -1,0 +1,78 @@
+"""Smoke test of the benchmark: ``benchmarks/run.py --quick`` on tiny sizes runs to the end and
+writes what it promises. Nothing here looks at a timing: on a shared machine they mean nothing
+in a test, and the benchmark exists to measure them, not to pass or fail on them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_MPL = importlib.util.find_spec("matplotlib") is not None
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick",
+        "--sizes", "100,1000", "--rounds", "2", "--batch-ms", "0.5", "--many", "12",
+        "--out", str(out), "--name", "smoke",
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc, out
+
+
+def test_quick_run_prints_every_table(quick_run):
+    proc, _ = quick_run
+    for title in (
+        "float32: median time per step", "float32: effective bandwidth",
+        "float32: paired ratios", "float64: paired ratios", "RMSProp options",
+        "12 arrays, float32", "one 1-element float32 parameter", "start-up in a fresh process",
+        "noise:", "issue 5 targets",
+    ):
+        assert title in proc.stdout
+    assert "RMSProp.step: fraction of ceiling" in proc.stdout
+    if HAS_TORCH:
+        assert "RMSProp.step vs faster torch RMSprop" in proc.stdout
+        assert "AdaGrad.step vs torch Adagrad fused" in proc.stdout
+
+
+def test_quick_run_writes_json_with_medians_and_ratios(quick_run):
+    _, out = quick_run
+    results = json.loads((out / "smoke.json").read_text())
+    assert [(g["dtype"], g["n"]) for g in results["sizes"]] == [
+        ("float32", 100), ("float32", 1000), ("float64", 100), ("float64", 1000)
+    ]
+    expected = {"ceiling", "copyto", "rms_kernel", "rms_opt", "ada_kernel", "ada_opt",
+                "rms_np_tmp", "rms_np_inplace", "ada_np_tmp", "ada_np_inplace"}
+    if HAS_TORCH:
+        expected |= {"th_rms_foreach", "th_rms_single", "th_ada_foreach", "th_ada_fused"}
+    for group in results["sizes"]:
+        assert set(group["timings"]) == expected
+        for t in group["timings"].values():
+            assert len(t["times"]) == 2 and t["median"] > 0 and t["gbps"] > 0
+        assert {"rms_opt/ceiling", "ada_opt/ceiling", "rms_kernel/ceiling"} <= set(group["ratios"])
+        if HAS_TORCH:
+            assert {"rms_opt/torch_rms_best", "ada_opt/th_ada_fused"} <= set(group["ratios"])
+    assert len(results["many"]["sizes"]) == 12
+    assert set(results["compile"]) == {"cold", "cached"}
+    assert results["compile"]["cold"]["RMSProp.step"] > 0
+    assert results["meta"]["threads"] >= 1 and results["meta"]["threading_layer"]
+    assert {t["met"] for t in results["targets"]} <= {True, False, None}
+
+
+@pytest.mark.skipif(not HAS_MPL, reason="matplotlib is not installed")
+def test_quick_run_draws_the_plot(quick_run):
+    _, out = quick_run
+    png = (out / "smoke.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
