@@ -581,10 +581,13 @@ def rmsprop_step(
     # Numba's dispatcher takes a slow path when several defaulted arguments are omitted, so the
     # Python entry point passes every argument explicitly. _threads.PARALLEL is False in a
     # forked child of an OpenMP parent, which must not enter a parallel region.
-    _rmsprop_step(
-        x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
-        momentum_buffer, centered, grad_avg, _threads.PARALLEL,
-    )
+    try:
+        _rmsprop_step(
+            x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
+            momentum_buffer, centered, grad_avg, _threads.PARALLEL,
+        )
+    except OverflowError:  # Numba's unboxing of an int beyond the compiled int type
+        raise ValueError("rmsprop_step: an integer argument is out of the 64-bit range") from None
 
 
 @jit(type_check=_rmsprop_types)
@@ -701,9 +704,13 @@ def adagrad_step(
     >>> print(f"x1 {x[0]:f}, x2 {x[1]:f}")
     x1 -2.382563, x2 -0.158591
     """
-    _adagrad_step(
-        x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step, _threads.PARALLEL
-    )
+    try:
+        _adagrad_step(
+            x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step,
+            _threads.PARALLEL,
+        )
+    except OverflowError:  # Numba's unboxing of an int beyond the compiled int type
+        raise ValueError("adagrad_step: an integer argument is out of the 64-bit range") from None
 
 
 @jit(type_check=_adagrad_types)

@@ -314,10 +314,16 @@ class _Optimizer:
                 for grp, batch in zip(groups, batches):
                     self._step_group(grp, batch, t)
         except (TypeError, ValueError):
+            if _mixes_read_only(grads):  # one tuple type per kind of parameter: view all read-only
+                return self._step([_read_only(g) for g in grads])
             # Say precisely which gradient is wrong when its type is (the kernels' type checks
             # only see one kind of parameter at a time); otherwise re-raise as it is.
             _check_grads(self._name, self.params, grads)
             raise
+        except OverflowError:  # an int attribute (e.g. opt.lr = 2**64) Numba cannot unbox
+            raise ValueError(
+                f"{self._name}.step: a hyperparameter is an integer out of the 64-bit range"
+            ) from None
         self.step_count = t
 
     def _raise_if_bad(self, grp, batch, bad):
@@ -334,6 +340,12 @@ class _Optimizer:
 
     def _skip_nonfinite(self, batches):
         """nonfinite="raise"/"skip": scan every gradient before any update; True to skip."""
+        # Bad hyperparameters are reported first, as on the default path (where the kernels
+        # check them): this path costs a few microseconds more, for small steps only.
+        hyper = self._hyperparams()
+        self._check_hyperparams(hyper)
+        flags = ("eps_in_sqrt", "maximize", "centered")
+        _validation.check_scalars(self._name, hyper, [k for k in hyper if k not in flags])
         parallel = _threads.PARALLEL
         for grp, batch in zip(self._groups, batches):
             bad = kernels._first_nonfinite(batch, grp.chunks, grp.counts if parallel else None)
@@ -380,6 +392,18 @@ def _check_params(name, params):
         if b0 < a0 + an:
             raise ValueError(f"{name}: params[{ai}] and params[{bi}] share memory")
     return params
+
+
+def _mixes_read_only(grads):
+    flags = {g.flags.writeable for g in grads if isinstance(g, np.ndarray)}
+    return len(flags) > 1
+
+
+def _read_only(g):
+    if isinstance(g, np.ndarray) and g.flags.writeable:
+        g = g.view()
+        g.flags.writeable = False
+    return g
 
 
 def _check_grads(name, params, grads):
