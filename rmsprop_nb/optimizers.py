@@ -343,9 +343,12 @@ class _Optimizer:
         # Bad hyperparameters are reported first, as on the default path (where the kernels
         # check them): this path costs a few microseconds more, for small steps only.
         hyper = self._hyperparams()
-        self._check_hyperparams(hyper)
-        flags = ("eps_in_sqrt", "maximize", "centered")
-        _validation.check_scalars(self._name, hyper, [k for k in hyper if k not in flags])
+        seen = [(type(v), v) for v in hyper.values()]  # NaN never equals itself: re-checked
+        if seen != getattr(self, "_hyper_checked", None):
+            self._check_hyperparams(hyper)
+            flags = ("eps_in_sqrt", "maximize", "centered")
+            _validation.check_scalars(self._name, hyper, [k for k in hyper if k not in flags])
+            self._hyper_checked = seen
         parallel = _threads.PARALLEL
         for grp, batch in zip(self._groups, batches):
             bad = kernels._first_nonfinite(batch, grp.chunks, grp.counts if parallel else None)

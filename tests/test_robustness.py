@@ -573,3 +573,43 @@ def test_a_second_cached_specialization_loads_without_crashing(tmp_path):
     for lr in ("1.0", "1", "1"):
         run_child(code.replace("LR", lr), env=env)
         assert any(tmp_path.glob("cache/**/*rmsprop_step*.nbc"))
+
+
+# --------------------------------------------------------------------------------------------
+# The cost of the policies (not a test; timings are never asserted). Run:
+#   PYTHONPATH=.:tests python tests/test_robustness.py [sizes...]
+# --------------------------------------------------------------------------------------------
+
+
+def _policy_costs(sizes=(10**3, 10**5, 10**6, 10**7), dtype=np.float32, rounds=30):
+    """Median time per step of each policy, alternating the three step by step in one process
+    (the machine's drift cancels in the ratios)."""
+    import time
+
+    print(f"{'n':>10} {'propagate':>12} {'raise':>16} {'skip':>16}   ({np.dtype(dtype).name}, "
+          f"finite gradients, median of {rounds} rounds)")
+    for n in sizes:
+        reps = max(1, 10**6 // n)
+        opts, grads = {}, {}
+        for policy in ("propagate", "raise", "skip"):
+            params = [np.zeros(n, dtype)]
+            opts[policy] = RMSProp(params, nonfinite=policy)
+            grads[policy] = [np.random.default_rng(0).standard_normal(n).astype(dtype)]
+            opts[policy].step(grads[policy])
+        times = {p: [] for p in opts}
+        for _ in range(rounds):
+            for policy, opt in opts.items():
+                g = grads[policy]
+                t0 = time.perf_counter()
+                for _ in range(reps):
+                    opt.step(g)
+                times[policy].append((time.perf_counter() - t0) / reps)
+        med = {p: float(np.median(t)) for p, t in times.items()}
+        ratio = {p: float(np.median(np.array(times[p]) / np.array(times["propagate"])))
+                 for p in times}
+        print(f"{n:>10} {med['propagate'] * 1e6:>10.1f}us "
+              + " ".join(f"{med[p] * 1e6:>8.1f}us x{ratio[p]:.2f}" for p in ("raise", "skip")))
+
+
+if __name__ == "__main__":
+    _policy_costs(tuple(int(float(a)) for a in sys.argv[1:]) or (10**3, 10**5, 10**6, 10**7))
