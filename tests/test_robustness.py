@@ -8,6 +8,7 @@ it fails.
 import hashlib
 import multiprocessing as mp
 import os
+from queue import Empty
 import signal
 import subprocess
 import sys
@@ -538,13 +539,21 @@ def test_a_forked_child_of_a_process_that_ran_parallel_steps_can_step_too():
     queue = ctx.Queue()
     child = ctx.Process(target=_child_steps, args=(queue,))
     child.start()
+    got = None
     try:
-        got = queue.get(timeout=120)
+        for _ in range(240):  # up to 2 minutes, but give up as soon as the child is gone
+            alive = child.is_alive()
+            try:
+                got = queue.get(timeout=0.5)
+                break
+            except Empty:
+                if not alive:
+                    break
     finally:
         child.join(timeout=60)
         if child.is_alive():  # pragma: no cover
             child.kill()
-    assert child.exitcode == 0
+    assert child.exitcode == 0 and got is not None, f"the forked child died: {child.exitcode}"
     parallel, *results = got
     assert parallel is (numba_parallel.threading_layer() != "omp")
     for res, exp in zip(results[:4] + results[4], expected[:4] + expected[4]):
