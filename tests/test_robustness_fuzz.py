@@ -83,7 +83,8 @@ def build(draw, spec, pool):
         start = draw(st.integers(0, 64 - n)) if n <= 64 else None
         if start is not None:
             a = buf[start:start + n].reshape(spec["shape"])
-            a[...] = np.array(draw(values(n)), dtype=np.float64).reshape(spec["shape"])
+            with np.errstate(over="ignore"):  # 3e38 does not fit float32: inf, on purpose
+                a[...] = np.array(draw(values(n)), dtype=np.float64).reshape(spec["shape"])
             pool["made"].append(a)
             return a
     a = make_array(draw(values(n)), spec["shape"], spec["dtype"], spec["layout"],
@@ -347,7 +348,7 @@ def test_fuzz_optimizers(data):
     options = dict(hyper, **flags)
     if name == "RMSProp":
         options["centered"] = draw(st.booleans())
-    policy = draw(st.sampled_from(["propagate", "propagate", "raise", "skip", "bogus", None]))
+    policy = draw(st.sampled_from(["propagate"] * 4 + ["raise"] * 3 + ["skip"] * 3 + ["bogus", None]))
     ok = ok and policy in ("propagate", "raise", "skip") and params_ok(params)
     before = snapshot(params)
     cls = RMSProp if name == "RMSProp" else AdaGrad
@@ -428,7 +429,8 @@ def test_fuzz_under_boundscheck(tmp_path):
     env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "cache"),
                RMSPROP_NB_FUZZ_EXAMPLES=os.environ.get("RMSPROP_NB_BOUNDSCHECK_EXAMPLES", "120"),
                PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+    cmd = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-x",
            str(Path(__file__).resolve()), "-k", "fuzz and not boundscheck"]
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, f"child run failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    print("".join(line for line in proc.stdout.splitlines(True) if "fuzzed calls" in line))
