@@ -51,11 +51,11 @@ def _exclusive(method):
     """Run ``method`` only if no other thread is using the optimizer (RuntimeError if one is)."""
 
     @functools.wraps(method)
-    def wrapper(self, *args):
+    def wrapper(self, *args, **kwargs):
         if not self._busy.acquire(False):
             raise _threads.busy_error(self._name, method.__name__)
         try:
-            return method(self, *args)
+            return method(self, *args, **kwargs)
         finally:
             self._busy.release()
 
