@@ -337,6 +337,13 @@ def test_a_checkpoint_that_does_not_fit_gives_a_clear_error_and_changes_nothing(
         opt.load(tmp_path / "absent.npz")
 
 
+def test_checkpoint_methods_take_keyword_arguments(tmp_path):
+    opt = AdaGrad([np.zeros(3)])
+    opt.save(path=tmp_path / "c.npz")
+    opt.load(path=tmp_path / "c.npz")
+    opt.load_state_dict(state_dict=opt.state_dict())
+
+
 def test_a_failed_save_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
     params = mixed_params(big=False)
     opt = RMSProp(params)
