@@ -22,13 +22,13 @@ Conventions kept throughout:
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections import namedtuple
 
 import numpy as np
-from numba import prange, types
-from numba.typed import List
-from numba.extending import overload
+from numba import carray, config, prange, types
+from numba.extending import intrinsic, overload
 from numba.np.ufunc.parallel import _iget_num_threads
 
 from . import _threads, _validation
@@ -132,17 +132,6 @@ def _flat_impl(a):
     if a.layout == "F":  # the transpose of a Fortran array is a C array over the same memory
         return lambda a: a.T.reshape(a.size)
     return lambda a: a.reshape(a.size)
-
-
-def _item(seq, i):
-    """``seq[i]``, or ``None`` when ``seq`` is ``None``."""
-
-
-@overload(_item)
-def _item_impl(seq, i):
-    if _is_none(seq):
-        return lambda seq, i: None
-    return lambda seq, i: seq[i]
 
 
 def _slice(a, lo, hi):
@@ -259,57 +248,107 @@ def _update_flat(x, g, s, buf, gavg, h, parallel):
         _update_serial(x, g, s, buf, gavg, h)
 
 
+# Many arrays at once (the optimizers). Each array is found by its address in an int64 table:
+# the compiled code then depends on the dtype only, not on how many arrays there are (a tuple of
+# N arrays in a signature is compiled anew for every N: 100 s for 200 arrays here).
+
+# Rows of an optimizer group's address table (one column per array, see address_table).
+_PARAMS, _GRADS, _STATE, _BUFS, _AVGS, _SIZES = range(6)
+
+
+@intrinsic
+def _pointer(typingctx, address, like):
+    """The integer ``address`` as a pointer to elements of ``like``'s dtype."""
+    ptr = types.CPointer(like.dtype)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+    return ptr(address, like), codegen
+
+
+def _view(table, row, t, like):
+    """Array ``t`` of ``row`` of an address table, 1-D, of ``like``'s dtype (``None`` when
+    ``row`` is ``None``). The memory is owned elsewhere: by the optimizer (its parameters and
+    state) or by the caller of the step (its gradients)."""
+
+
+@overload(_view)
+def _view_impl(table, row, t, like):
+    if _is_none(row):
+        return lambda table, row, t, like: None
+    return lambda table, row, t, like: carray(
+        _pointer(table[row, t], like), table[_SIZES, t]
+    )
+
+
 @jit
-def _update_many_serial(params, grads, squares, bufs, avgs, h):
-    """Update many arrays of one type (tuples, any shape), one after the other."""
-    for t in range(len(params)):
-        _update_serial(
-            _flat(params[t]), _flat(grads[t]), _flat(squares[t]), _flat(_item(bufs, t)),
-            _flat(_item(avgs, t)), h,
-        )
+def _update_segment(table, bufs, avgs, segments, r, like, h):
+    """Update segments[r] = (array index, start, stop); ``bufs``/``avgs``: the rows of the
+    momentum buffers and gradient averages, or ``None``."""
+    t, lo, hi = segments[r, 0], segments[r, 1], segments[r, 2]
+    _update_serial(
+        _view(table, _PARAMS, t, like)[lo:hi], _view(table, _GRADS, t, like)[lo:hi],
+        _view(table, _STATE, t, like)[lo:hi], _slice(_view(table, bufs, t, like), lo, hi),
+        _slice(_view(table, avgs, t, like), lo, hi), h,
+    )
 
 
 @jit(parallel=True)
-def _update_many_parallel(params, grads, squares, bufs, avgs, h, chunks):
-    """Update many arrays at once; the arguments are typed Lists of flat arrays.
-
-    chunks[k] = (array index, start, stop) cuts the arrays into blocks of at most _BLOCK
-    elements, so that one large and many tiny arrays still spread evenly over the threads.
-    (Numba cannot pass a long tuple into a parallel region, hence the Lists.)
-    """
-    for k in prange(chunks.shape[0]):
-        t, lo, hi = chunks[k, 0], chunks[k, 1], chunks[k, 2]
-        _update_serial(
-            params[t][lo:hi], grads[t][lo:hi], squares[t][lo:hi],
-            _slice(_item(bufs, t), lo, hi), _slice(_item(avgs, t), lo, hi), h,
-        )
+def _update_tasks(table, bufs, avgs, segments, tasks, like, h):
+    """Update every segment; task k (segments tasks[k] to tasks[k + 1]) holds about _BLOCK
+    elements, and there is a multiple of the thread count of tasks (see :func:`task_table`)."""
+    for k in prange(tasks.size - 1):
+        for r in range(tasks[k], tasks[k + 1]):
+            _update_segment(table, bufs, avgs, segments, r, like, h)
 
 
 @jit
-def _flat_list(arrays):
-    """A typed List of flat views of a tuple of arrays (no data is copied)."""
-    out = List()
-    for t in range(len(arrays)):
-        out.append(_flat(arrays[t]))
-    return out
-
-
-def flat_lists(params, squares, bufs=None, avgs=None):
-    """Typed Lists of flat views, made once by an optimizer for its parallel steps."""
-    return tuple(None if t is None else _flat_list(t) for t in (params, squares, bufs, avgs))
-
-
-@jit
-def _update_many(params, grads, squares, bufs, avgs, lists, h, chunks):
-    """One step over many arrays of one type: serially, or in parallel when ``lists`` (flat
-    views of params, squares, bufs, avgs, from :func:`flat_lists`) is given."""
-    if lists is None:
-        _update_many_serial(params, grads, squares, bufs, avgs, h)
+def _update_group(table, bufs, avgs, segments, tasks, like, h, parallel):
+    """One step over the arrays of an address table; serially, or in parallel over the tasks."""
+    if parallel:
+        _update_tasks(table, bufs, avgs, segments, tasks, like, h)
     else:
-        flat_params, flat_squares, flat_bufs, flat_avgs = lists
-        _update_many_parallel(
-            flat_params, _flat_list(grads), flat_squares, flat_bufs, flat_avgs, h, chunks
-        )
+        for r in range(segments.shape[0]):
+            _update_segment(table, bufs, avgs, segments, r, like, h)
+
+
+def address_table(params, state, bufs=None, avgs=None):
+    """The int64 table of an optimizer group: the addresses of the parameters, of their
+    gradients (filled in by :func:`_set_grad` at every step), of their state arrays (zeros for
+    ``None``), and the sizes. The caller keeps the arrays alive as long as the table."""
+
+    def row(arrays):
+        if arrays is None:
+            return [0] * len(params)
+        return [a.__array_interface__["data"][0] for a in arrays]
+
+    grads = [0] * len(params)
+    rows = [row(params), grads, row(state), row(bufs), row(avgs), [p.size for p in params]]
+    return np.array(rows, np.int64).reshape(6, len(params))
+
+
+def task_table(sizes, threads=config.NUMBA_NUM_THREADS):
+    """Cut arrays of the given sizes into ``segments`` (rows: array index, start, stop) and
+    group them into tasks of about _BLOCK elements, as many per thread: task k is segments
+    ``tasks[k]`` to ``tasks[k + 1]``. Tiny arrays share a task; large ones span several."""
+    total = int(sum(sizes))
+    count = max(1, -(-total // (_BLOCK * threads))) * threads
+    per = max(1, -(-total // count))
+    segments, tasks, room = [], [0], per
+    for t, n in enumerate(sizes):
+        lo = 0
+        while lo < n:
+            take = min(n - lo, room)
+            segments.append((t, lo, lo + take))
+            lo += take
+            room -= take
+            if room == 0:
+                tasks.append(len(segments))
+                room = per
+    if tasks[-1] != len(segments):
+        tasks.append(len(segments))
+    return np.array(segments, np.int64).reshape(-1, 3), np.array(tasks, np.int64)
 
 
 @jit
@@ -330,47 +369,70 @@ def memory_spans(arrays):
     return np.array([[p for p, _ in rows], [p + n for p, n in rows]], dtype=np.int64).reshape(2, -1)
 
 
-@jit(type_check=_validation.grads_type_check)
-def _first_bad_grad(params, grads, spans):
-    """Index of the first gradient whose shape differs from its parameter or that overlaps
-    any parameter (``spans``: all of the optimizer's), else -1. Runs before any update so that
-    a bad gradient changes nothing (a gradient aliasing a parameter would be read after that
-    parameter was updated)."""
-    for t in range(len(params)):
-        if grads[t].shape != params[t].shape or _overlaps_spans(grads[t], spans):
-            return t
-    return -1
+def _grad_type_check(fn):
+    """Type check of :func:`_set_grad`: the gradient must match its parameter."""
+
+    def check(table, t, g, p, spans):
+        _validation.check_array(f"grads[{t}]", g, like=p, like_name=f"params[{t}]",
+                                writeable=False)
+
+    return check
 
 
-@jit(type_check=_validation.grads_type_check)
-def _rmsprop_many(
-    params, grads, squares, bufs, avgs, lists, chunks, spans,
+@jit(type_check=_grad_type_check)
+def _set_grad(table, t, g, p, spans):
+    """Record where the gradient ``g`` of parameter ``p`` is: ``table[_GRADS, t]``. Returns 0, or
+    1 when its shape differs from p's, 2 when it shares memory with any parameter (``spans``:
+    all of the optimizer's), and then records nothing. The optimizer checks every gradient so
+    before any update: a bad gradient changes nothing (a gradient aliasing a parameter would
+    be read after that parameter was updated)."""
+    if g.shape != p.shape:
+        return 1
+    if _overlaps_spans(g, spans):
+        return 2
+    table[_GRADS, t] = np.int64(g.ctypes.data)
+    return 0
+
+
+def _scalars_type_check(label, reals, flags, ints=()):
+    """Type check of a group kernel's hyperparameters: an optimizer's attributes may be
+    reassigned between steps (e.g. ``opt.lr = "0.1"``), and then reach a new specialization."""
+
+    def factory(fn):
+        order = list(inspect.signature(fn).parameters)
+        return lambda *args: _validation.check_scalars(
+            label, dict(zip(order, args)), reals, flags, ints
+        )
+
+    return factory
+
+
+@jit(type_check=_scalars_type_check(
+    "RMSProp", ("lr", "gamma", "eps", "weight_decay", "momentum"), ("eps_in_sqrt", "maximize")
+))
+def _rmsprop_group(
+    table, segments, tasks, like, bufs, avgs, parallel,
     lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
 ):
-    """One RMSProp step over a tuple of arrays of one type (the optimizer's hot path).
-
-    Returns -1, or the index of the first bad gradient, in which case nothing was changed.
-    """
-    h = _rmsprop_hyper(params[0], lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum)
+    """One RMSProp step over the arrays of one dtype of an optimizer (its hot path): the
+    tables of :func:`address_table` and :func:`task_table`, ``like`` an array of their dtype,
+    ``bufs``/``avgs`` the table rows of the momentum buffers and gradient averages, or None."""
+    h = _rmsprop_hyper(like, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum)
     if momentum != 0 and bufs is None:
         raise ValueError("RMSProp: momentum cannot be switched on after construction")
-    bad = _first_bad_grad(params, grads, spans)
-    if bad < 0:
-        _update_many(params, grads, squares, bufs, avgs, lists, h, chunks)
-    return bad
+    _update_group(table, bufs, avgs, segments, tasks, like, h, parallel)
 
 
-@jit(type_check=_validation.grads_type_check)
-def _adagrad_many(
-    params, grads, sums, lists, chunks, spans, lr, eps, eps_in_sqrt, weight_decay, maximize,
+@jit(type_check=_scalars_type_check(
+    "AdaGrad", ("lr", "eps", "weight_decay", "lr_decay"), ("eps_in_sqrt", "maximize"), ("step",)
+))
+def _adagrad_group(
+    table, segments, tasks, like, parallel, lr, eps, eps_in_sqrt, weight_decay, maximize,
     lr_decay, step,
 ):
-    """One AdaGrad step over a tuple of arrays of one type; returns as :func:`_rmsprop_many`."""
-    h = _adagrad_hyper(params[0], lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
-    bad = _first_bad_grad(params, grads, spans)
-    if bad < 0:
-        _update_many(params, grads, sums, None, None, lists, h, chunks)
-    return bad
+    """One AdaGrad step over the arrays of one dtype; as :func:`_rmsprop_group`."""
+    h = _adagrad_hyper(like, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
+    _update_group(table, None, None, segments, tasks, like, h, parallel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,41 +452,32 @@ def _count_nonfinite(g):
 
 
 @jit(parallel=True)
-def _count_nonfinite_blocks(flat_grads, chunks, counts):
-    """counts[t] += number of NaN/inf elements of flat_grads[t], blocks spread over the threads.
+def _count_nonfinite_tasks(table, segments, tasks, like, counts):
+    """counts[t] += number of NaN/inf elements of gradient t, tasks spread over the threads.
     (The caller zeroes counts: here that would be a second parallel region.)"""
-    for k in prange(chunks.shape[0]):
-        t, lo, hi = chunks[k, 0], chunks[k, 1], chunks[k, 2]
-        c = _count_nonfinite(flat_grads[t][lo:hi])
-        if c:
-            counts[t] += c  # a race between blocks of one array only ever adds to a nonzero
+    for k in prange(tasks.size - 1):
+        for r in range(tasks[k], tasks[k + 1]):
+            t, lo, hi = segments[r, 0], segments[r, 1], segments[r, 2]
+            c = _count_nonfinite(_view(table, _GRADS, t, like)[lo:hi])
+            if c:
+                counts[t] += c  # a race between blocks of one array only ever adds to a nonzero
 
 
 @jit
-def _first_nonfinite(grads, chunks, counts):
-    """Index of the first gradient holding NaN or inf, else -1. Parallel over ``chunks`` when
-    ``counts`` (an int64 work array, one entry per gradient) is given, else serial."""
-    if counts is None:
-        for t in range(len(grads)):
-            if _count_nonfinite(_flat(grads[t])):
-                return t
-    else:
+def _first_nonfinite(table, segments, tasks, like, counts, parallel):
+    """Index of the first gradient of an address table holding NaN or inf, else -1; parallel
+    over the tasks when ``parallel``, with ``counts`` an int64 work array (one per gradient)."""
+    if parallel:
         counts[:] = 0
-        _count_nonfinite_blocks(_flat_list(grads), chunks, counts)
-        for t in range(len(grads)):
+        _count_nonfinite_tasks(table, segments, tasks, like, counts)
+        for t in range(counts.size):
             if counts[t]:
                 return t
+    else:
+        for t in range(counts.size):
+            if _count_nonfinite(_view(table, _GRADS, t, like)):
+                return t
     return -1
-
-
-def block_table(sizes):
-    """The ``chunks`` table of :func:`_update_many_parallel` for arrays of the given sizes."""
-    rows = [
-        (t, lo, min(lo + _BLOCK, n))
-        for t, n in enumerate(sizes)
-        for lo in range(0, n, _BLOCK)
-    ]
-    return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ Shaped like ``torch.optim``: an optimizer is constructed over a list of paramete
 it updates in place on every :meth:`~RMSProp.step`; its state (running averages, step count) can
 be saved with :meth:`~RMSProp.state_dict` and restored with :meth:`~RMSProp.load_state_dict`.
 
-A step over many arrays is one compiled call per *kind* of array (dtype, number of dimensions,
-memory order), not one call per array: parameters of one kind are kept together as a tuple,
-the gradients are gathered into a tuple, and the kernel walks all of them, in parallel when they
-are large together.
+A step over many arrays is one compiled call per dtype, not one call per array: the kernels
+find the parameters, their state and the gradients by address (int64 tables), so one compiled
+step serves any number of arrays of any shapes, and walks all of them, in parallel when they are
+large together. Each gradient is checked and its address recorded first, by a small compiled
+call (a fraction of a microsecond) whose type check runs once per kind of gradient.
 """
 
 from __future__ import annotations
@@ -27,24 +28,30 @@ __all__ = ["RMSProp", "AdaGrad"]
 
 
 class _Group:
-    """Parameters of one kind (dtype, ndim, memory order), with their state, as tuples."""
+    """Parameters of one dtype with their state, and the address tables the kernels read."""
 
     def __init__(self, indices, params, state_names, state):
         self.indices = tuple(indices)
+        # These tuples own the arrays whose addresses the kernels use; they never change.
         self.params = tuple(params[i] for i in self.indices)
-        # None for state that is off (e.g. no momentum buffer): the kernels specialise on it.
+        self.columns = tuple(zip(range(len(self.indices)), self.indices, self.params))
         self.state = {
             name: None if state[name] is None else tuple(state[name][i] for i in self.indices)
             for name in state_names
         }
-        self.chunks = kernels.block_table([p.size for p in self.params])
-        # Large groups take the parallel loop, which walks typed Lists of flat views.
-        parallel = sum(p.nbytes for p in self.params) >= kernels.PARALLEL_MIN_BYTES
-        self.lists = (
-            kernels.flat_lists(self.params, *self.state.values()) if parallel else None
+        first, bufs, avgs = (list(self.state.values()) + [None, None])[:3]
+        # Addresses of params, grads (filled in by every step), state; sizes (see kernels).
+        self.table = kernels.address_table(self.params, first, bufs, avgs)
+        self.segments, self.tasks = kernels.task_table([p.size for p in self.params])
+        self.like = np.empty(0, self.params[0].dtype)  # tells the kernels the dtype
+        # The table rows of the state that is on, None for the rest: the kernels specialise on it.
+        self.rows = (
+            None if bufs is None else kernels._BUFS, None if avgs is None else kernels._AVGS
         )
+        # Large groups take the parallel loop.
+        self.parallel = sum(p.nbytes for p in self.params) >= kernels.PARALLEL_MIN_BYTES
         # Work array of the parallel NaN/inf scan (nonfinite="raise"/"skip").
-        self.counts = np.zeros(len(self.params), np.int64) if parallel else None
+        self.counts = np.zeros(len(self.params), np.int64)
 
 
 def _exclusive(method):
@@ -95,7 +102,7 @@ class _Optimizer:
         self._spans = kernels.memory_spans(self.params)
         kinds = {}
         for i, p in enumerate(self.params):
-            kinds.setdefault((p.dtype, p.ndim, _validation.memory_order(p)), []).append(i)
+            kinds.setdefault(p.dtype, []).append(i)
         self._groups = [
             _Group(ix, self.params, self._state_names, self._state) for ix in kinds.values()
         ]
@@ -299,25 +306,16 @@ class _Optimizer:
             )
         t = self.step_count + 1
         try:
-            if len(groups) == 1 and self._nonfinite == "propagate":
-                grp = groups[0]
-                self._raise_if_bad(grp, grads, self._step_group(grp, tuple(grads), t))
-            else:
-                batches = [tuple([grads[i] for i in grp.indices]) for grp in groups]
-                # Every group is checked before any group is updated.
-                for grp, batch in zip(groups, batches):
-                    self._raise_if_bad(
-                        grp, batch, kernels._first_bad_grad(grp.params, batch, self._spans)
-                    )
-                if self._nonfinite != "propagate" and self._skip_nonfinite(batches):
-                    return
-                for grp, batch in zip(groups, batches):
-                    self._step_group(grp, batch, t)
+            # Every gradient is checked (and its address recorded) before any update.
+            for grp in groups:
+                self._set_grads(grp, grads)
+            if self._nonfinite != "propagate" and self._skip_nonfinite():
+                return
+            for grp in groups:
+                self._step_group(grp, t)
         except (TypeError, ValueError):
-            if _mixes_read_only(grads):  # one tuple type per kind of parameter: view all read-only
-                return self._step([_read_only(g) for g in grads])
             # Say precisely which gradient is wrong when its type is (the kernels' type checks
-            # only see one kind of parameter at a time); otherwise re-raise as it is.
+            # see one gradient and its parameter at a time); otherwise re-raise as it is.
             _check_grads(self._name, self.params, grads)
             raise
         except OverflowError:  # an int attribute (e.g. opt.lr = 2**64) Numba cannot unbox
@@ -326,19 +324,21 @@ class _Optimizer:
             ) from None
         self.step_count = t
 
-    def _raise_if_bad(self, grp, batch, bad):
-        if bad >= 0:
-            i = grp.indices[bad]
-            g, p = batch[bad], self.params[i]
-            if g.shape != p.shape:
-                raise ValueError(
-                    f"{self._name}.step: grads[{i}] has shape {g.shape} but params[{i}] has "
-                    f"shape {p.shape}"
-                )
-            j = next((j for j, q in enumerate(self.params) if np.may_share_memory(g, q)), i)
-            raise ValueError(f"{self._name}.step: grads[{i}] shares memory with params[{j}]")
+    def _set_grads(self, grp, grads):
+        """Check the gradients of a group and record their addresses for its kernel."""
+        table, spans, set_grad = grp.table, self._spans, kernels._set_grad
+        for k, i, p in grp.columns:  # (column of the table, index in grads, parameter)
+            g = grads[i]
+            if set_grad(table, k, g, p, spans):
+                if g.shape != p.shape:
+                    raise ValueError(
+                        f"{self._name}.step: grads[{i}] has shape {g.shape} but params[{i}] has "
+                        f"shape {p.shape}"
+                    )
+                j = next((j for j, q in enumerate(self.params) if np.may_share_memory(g, q)), i)
+                raise ValueError(f"{self._name}.step: grads[{i}] shares memory with params[{j}]")
 
-    def _skip_nonfinite(self, batches):
+    def _skip_nonfinite(self):
         """nonfinite="raise"/"skip": scan every gradient before any update; True to skip."""
         # Bad hyperparameters are reported first, as on the default path (where the kernels
         # check them): this path costs a few microseconds more, for small steps only.
@@ -349,9 +349,11 @@ class _Optimizer:
             flags = ("eps_in_sqrt", "maximize", "centered")
             _validation.check_scalars(self._name, hyper, [k for k in hyper if k not in flags])
             self._hyper_checked = seen
-        parallel = _threads.PARALLEL
-        for grp, batch in zip(self._groups, batches):
-            bad = kernels._first_nonfinite(batch, grp.chunks, grp.counts if parallel else None)
+        for grp in self._groups:
+            bad = kernels._first_nonfinite(
+                grp.table, grp.segments, grp.tasks, grp.like, grp.counts,
+                grp.parallel and _threads.PARALLEL,
+            )
             if bad >= 0:
                 i = grp.indices[bad]
                 if self._nonfinite == "raise":
@@ -395,18 +397,6 @@ def _check_params(name, params):
         if b0 < a0 + an:
             raise ValueError(f"{name}: params[{ai}] and params[{bi}] share memory")
     return params
-
-
-def _mixes_read_only(grads):
-    flags = {g.flags.writeable for g in grads if isinstance(g, np.ndarray)}
-    return len(flags) > 1
-
-
-def _read_only(g):
-    if isinstance(g, np.ndarray) and g.flags.writeable:
-        g = g.view()
-        g.flags.writeable = False
-    return g
 
 
 def _check_grads(name, params, grads):
@@ -579,12 +569,11 @@ class RMSProp(_Optimizer):
             "grad_avg": [np.zeros_like(p) for p in self.params] if self.centered else None,
         }
 
-    def _step_group(self, grp, grads, t):
-        st = grp.state
-        return kernels._rmsprop_many(
-            grp.params, grads, st["square_avg"], st["momentum_buffer"], st["grad_avg"],
-            grp.lists if _threads.PARALLEL else None, grp.chunks, self._spans, self.lr,
-            self.gamma, self.eps, self.eps_in_sqrt,
+    def _step_group(self, grp, t):
+        bufs, avgs = grp.rows
+        kernels._rmsprop_group(
+            grp.table, grp.segments, grp.tasks, grp.like, bufs, avgs,
+            grp.parallel and _threads.PARALLEL, self.lr, self.gamma, self.eps, self.eps_in_sqrt,
             self.weight_decay, self.maximize, self.momentum,
         )
 
@@ -706,11 +695,11 @@ class AdaGrad(_Optimizer):
     def _init_state(self):
         return {"sum": [np.full_like(p, self.initial_accumulator_value) for p in self.params]}
 
-    def _step_group(self, grp, grads, t):
-        return kernels._adagrad_many(
-            grp.params, grads, grp.state["sum"], grp.lists if _threads.PARALLEL else None,
-            grp.chunks, self._spans, self.lr, self.eps,
-            self.eps_in_sqrt, self.weight_decay, self.maximize, self.lr_decay, t,
+    def _step_group(self, grp, t):
+        kernels._adagrad_group(
+            grp.table, grp.segments, grp.tasks, grp.like, grp.parallel and _threads.PARALLEL,
+            self.lr, self.eps, self.eps_in_sqrt, self.weight_decay, self.maximize,
+            self.lr_decay, t,
         )
 
 
