@@ -14,7 +14,7 @@ import numpy as np
 from numba import prange
 
 import rmsprop_nb
-from rmsprop_nb import AdaGrad, RMSProp, adagrad_step, rmsprop_step
+from rmsprop_nb import AdaGrad, RMSProp, adagrad_step, kernels, rmsprop_step
 
 from timing import Contender
 
@@ -246,6 +246,33 @@ def many_group(sizes, dtype, rng, with_torch=True):
 def tiny_group(dtype, with_torch=True):
     """A step on one 1-element parameter: what a call costs when there is nothing to do."""
     return sizes_group(1, dtype, np.random.default_rng(0), with_torch)
+
+
+# --------------------------------------------------------------------------------------------
+# The serial/parallel threshold: the package's two loops, called directly.
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(error_model="numpy")
+def serial_loop(x, g, s):
+    h = kernels._rmsprop_hyper(x, LR, GAMMA, EPS_RMS, False, 0.0, False, 0.0)
+    kernels._update_serial(x, g, s, None, None, h)
+
+
+@numba.njit(error_model="numpy")
+def parallel_loop(x, g, s):
+    h = kernels._rmsprop_hyper(x, LR, GAMMA, EPS_RMS, False, 0.0, False, 0.0)
+    kernels._update_blocks(x, g, s, None, None, h)
+
+
+def threshold_group(nbytes, dtype, rng):
+    """rmsprop_step's serial and parallel loops on arrays of ``nbytes`` bytes each."""
+    x, g, s = data(nbytes // dtype.itemsize, dtype, rng)
+    ns = dict(x=x, g=g, s=s, serial_loop=serial_loop, parallel_loop=parallel_loop)
+    return [
+        Contender("serial", "serial loop", "serial_loop(x, g, s)", ns),
+        Contender("parallel", "parallel loop", "parallel_loop(x, g, s)", ns),
+    ]
 
 
 def package_info():

@@ -145,6 +145,23 @@ def tiny_table(results):
                  ["implementation", "us", "spread"], rows)
 
 
+def threshold_table(results):
+    rows_in = results.get("threshold")
+    if not rows_in:
+        return ""
+    limit = results["meta"]["parallel_min_bytes"]
+    rows = [
+        [f"{r['dtype']}, {r['kib']} KiB", fmt_us(r["serial"]), fmt_us(r["parallel"]),
+         f"{r['ratio']['median']:.2f}", "parallel" if r["kib"] * 1024 >= limit else "serial"]
+        for r in rows_in
+    ]
+    return table(
+        f"serial vs parallel loop by bytes per array (PARALLEL_MIN_BYTES = {limit // 1024} KiB)",
+        ["bytes per array", "serial us", "parallel us", "serial / parallel", "package uses"],
+        rows,
+    )
+
+
 def compile_table(results):
     c = results.get("compile")
     if not c:

@@ -17,6 +17,8 @@ What is measured, all in this one process (the start-up suite excepted) and in a
 * ``many``: one step over 200 arrays of log-uniform sizes (seeded), against PyTorch and the
   ceiling kernel on the same total bytes;
 * ``tiny``: one step on a 1-element parameter (the cost of a call);
+* ``threshold``: the serial and the parallel loop of the kernels by array size, to place
+  ``PARALLEL_MIN_BYTES``;
 * ``compile``: import and first-call times in fresh processes, cold and from the disk cache;
 * ``noise``: how much the machine's bandwidth moved during the run.
 
@@ -59,14 +61,16 @@ import contenders as C  # noqa: E402
 import report as R  # noqa: E402
 import timing as T  # noqa: E402
 
-SUITES = ("sizes", "options", "many", "tiny", "compile", "noise")
+SUITES = ("sizes", "options", "many", "tiny", "threshold", "compile", "noise")
 FULL = dict(
     sizes=[100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 30_000_000],
     dtypes=["float32", "float64"], rounds=11, batch=0.02, options_n=10_000_000, noise_batches=40,
+    threshold_kib=[8, 16, 32, 48, 64, 96, 128, 192, 256, 512],
 )
 QUICK = dict(
     sizes=[1000, 100_000, 1_000_000, 10_000_000],
     dtypes=["float32", "float64"], rounds=5, batch=0.005, options_n=1_000_000, noise_batches=15,
+    threshold_kib=[16, 64, 256],
 )
 
 
@@ -240,6 +244,22 @@ def run_tiny(cfg, progress, with_torch):
     return dict(dtype=dtype.name, timings=timings(group, dtype.itemsize))
 
 
+def run_threshold(cfg, progress):
+    """Serial vs parallel loop by bytes per array: where the parallel one starts to win."""
+    rng = np.random.default_rng(4)
+    out = []
+    for dtype in cfg["dtypes"]:
+        for kib in cfg["threshold_kib"]:
+            progress.describe(f"threshold {dtype} {kib} KiB")
+            group = time_group(C.threshold_group(kib * 1024, np.dtype(dtype), rng), cfg, progress)
+            out.append(dict(
+                dtype=dtype, kib=kib, serial=T.summary(group["serial"].times)["median"],
+                parallel=T.summary(group["parallel"].times)["median"],
+                ratio=T.paired_ratio(group["serial"].times, group["parallel"].times),
+            ))
+    return out
+
+
 def run_compile(progress):
     """Import and first calls in fresh processes: a cold cache, then the same cache again."""
     import rmsprop_nb
@@ -360,6 +380,7 @@ def main(argv=None):
     ticks = {
         "sizes": len(cfg["sizes"]) * len(cfg["dtypes"]) * (cfg["rounds"] + 1),
         "options": cfg["rounds"] + 1, "many": cfg["rounds"] + 1, "tiny": cfg["rounds"] + 1,
+        "threshold": len(cfg["threshold_kib"]) * len(cfg["dtypes"]) * (cfg["rounds"] + 1),
         "compile": 2, "noise": 2,
     }
     progress = Progress(sum(ticks[s] for s in suites), enabled=not args.no_progress)
@@ -375,6 +396,8 @@ def main(argv=None):
         results["many"] = run_many(cfg, progress, with_torch)
     if "tiny" in suites:
         results["tiny"] = run_tiny(cfg, progress, with_torch)
+    if "threshold" in suites:
+        results["threshold"] = run_threshold(cfg, progress)
     if "compile" in suites:
         results["compile"] = run_compile(progress)
     if "noise" in suites:
@@ -433,7 +456,8 @@ def render(results):
     parts = [head]
     parts += [R.sizes_tables(results, d) for d in meta["config"]["dtypes"] if "sizes" in results]
     parts += [R.options_table(results), R.many_table(results), R.tiny_table(results),
-              R.compile_table(results), R.noise_text(results), R.targets_table(results["targets"])]
+              R.threshold_table(results), R.compile_table(results), R.noise_text(results),
+              R.targets_table(results["targets"])]
     return "\n\n".join(p for p in parts if p)
 
 

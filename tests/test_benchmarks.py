@@ -37,7 +37,8 @@ def test_quick_run_prints_every_table(quick_run):
     for title in (
         "float32: median time per step", "float32: effective bandwidth",
         "float32: paired ratios", "float64: paired ratios", "RMSProp options",
-        "12 arrays, float32", "one 1-element float32 parameter", "start-up in a fresh process",
+        "12 arrays, float32", "one 1-element float32 parameter", "serial vs parallel loop",
+        "start-up in a fresh process",
         "noise:", "issue 5 targets",
     ):
         assert title in proc.stdout
@@ -65,6 +66,9 @@ def test_quick_run_writes_json_with_medians_and_ratios(quick_run):
         if HAS_TORCH:
             assert {"rms_opt/torch_rms_best", "ada_opt/th_ada_fused"} <= set(group["ratios"])
     assert len(results["many"]["sizes"]) == 12
+    assert {(r["dtype"], r["kib"]) for r in results["threshold"]} == {
+        (d, k) for d in ("float32", "float64") for k in (16, 64, 256)
+    }
     assert set(results["compile"]) == {"cold", "cached"}
     assert results["compile"]["cold"]["RMSProp.step"] > 0
     assert results["meta"]["threads"] >= 1 and results["meta"]["threading_layer"]
