@@ -213,7 +213,7 @@ def plot(results, path):
     import matplotlib.pyplot as plt
 
     dtypes = sorted({g["dtype"] for g in results["sizes"]})
-    fig, axes = plt.subplots(2, len(dtypes), figsize=(6.5 * len(dtypes), 9), squeeze=False)
+    fig, axes = plt.subplots(2, len(dtypes), figsize=(6.5 * len(dtypes), 10), squeeze=False)
     styles = {
         "ceiling": dict(color="black", ls="--"), "copyto": dict(color="gray", ls=":"),
         "rms_kernel": dict(color="tab:blue", marker="o"), "rms_opt": dict(color="tab:blue", ls="--"),
@@ -243,11 +243,12 @@ def plot(results, path):
                          ylabel="GB/s (5 passes per step)")
         for ax in axes[:, col]:
             ax.grid(True, which="both", alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="upper left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
     meta = results["meta"]
     fig.suptitle(f"rmsprop_nb {meta['rmsprop_nb']['version']} vs NumPy and PyTorch, "
                  f"{meta['cpu']}, {meta['threads']} threads ({meta['threading_layer']})",
                  fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
