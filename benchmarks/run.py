@@ -64,7 +64,7 @@ import timing as T  # noqa: E402
 SUITES = ("sizes", "options", "many", "tiny", "threshold", "compile", "noise")
 FULL = dict(
     sizes=[100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 30_000_000],
-    dtypes=["float32", "float64"], rounds=11, batch=0.02, options_n=10_000_000, noise_batches=40,
+    dtypes=["float32", "float64"], rounds=15, batch=0.025, options_n=10_000_000, noise_batches=40,
     threshold_kib=[8, 16, 32, 48, 64, 96, 128, 192, 256, 512],
 )
 QUICK = dict(
