@@ -143,33 +143,3 @@ def check_scalars(kernel, bound, reals=(), flags=(), ints=()):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
             raise TypeError(f"{kernel}: {name} must be an integer, got {type(v).__name__}")
         check_kernel_int(f"{kernel}: {name}", v)
-
-
-# The hyperparameters of the many-arrays kernels, checked by name when the kernel has them (an
-# optimizer's attributes may be reassigned between steps, e.g. opt.lr = "0.1").
-_MANY_REALS = ("lr", "gamma", "eps", "weight_decay", "momentum", "lr_decay")
-_MANY_FLAGS = ("eps_in_sqrt", "maximize")
-_MANY_INTS = ("step",)
-
-
-def grads_type_check(fn):
-    """Type check of the many-arrays kernels: ``fn(params, grads, ...)`` with tuples."""
-    order = list(inspect.signature(fn).parameters)
-    label = {"rmsprop": "RMSProp", "adagrad": "AdaGrad"}.get(fn.__name__.split("_")[1], "step")
-    reals = [n for n in _MANY_REALS if n in order]
-    flags = [n for n in _MANY_FLAGS if n in order]
-    ints = [n for n in _MANY_INTS if n in order]
-
-    def check(params, grads, *rest):
-        check_scalars(label, dict(zip(order, (params, grads, *rest))), reals, flags, ints)
-        if not isinstance(grads, tuple) or len(grads) != len(params):
-            raise TypeError("grads must be a tuple with one array per parameter")
-        for k, (p, g) in enumerate(zip(params, grads)):
-            check_array(f"grads[{k}]", g, like=p, like_name=f"params[{k}]", writeable=False)
-        if len({type(g) for g in grads}) > 1 or len({(g.flags.writeable) for g in grads}) > 1:
-            raise TypeError(
-                "grads mixes writeable and read-only arrays for parameters of one kind; "
-                "pass all of them writeable (or all read-only)"
-            )
-
-    return check

@@ -485,7 +485,7 @@ class RMSProp(_Optimizer):
     PyTorch's ``momentum``, ``centered``, ``weight_decay`` and ``maximize`` have the same
     meaning here. Keras's own ``momentum`` and ``centered`` differ in detail.
     The per-element update is :func:`rmsprop_nb.kernels.rmsprop_step`; a step over many
-    arrays is one compiled call per kind of array.
+    arrays is one compiled call per dtype.
 
     References
     ----------
