@@ -253,25 +253,16 @@ def tiny_group(dtype, with_torch=True):
 # --------------------------------------------------------------------------------------------
 
 
-@numba.njit(error_model="numpy")
-def serial_loop(x, g, s):
-    h = kernels._rmsprop_hyper(x, LR, GAMMA, EPS_RMS, False, 0.0, False, 0.0)
-    kernels._update_serial(x, g, s, None, None, h)
-
-
-@numba.njit(error_model="numpy")
-def parallel_loop(x, g, s):
-    h = kernels._rmsprop_hyper(x, LR, GAMMA, EPS_RMS, False, 0.0, False, 0.0)
-    kernels._update_blocks(x, g, s, None, None, h)
-
-
 def threshold_group(nbytes, dtype, rng):
-    """rmsprop_step's serial and parallel loops on arrays of ``nbytes`` bytes each."""
+    """rmsprop_step's serial and parallel entry points (the two it picks between by size) on
+    arrays of ``nbytes`` bytes each."""
     x, g, s = data(nbytes // dtype.itemsize, dtype, rng)
-    ns = dict(x=x, g=g, s=s, serial_loop=serial_loop, parallel_loop=parallel_loop)
+    args = "(x, g, s, LR, GAMMA, EPS_RMS, False, 0.0, False, 0.0, None, False, None)"
+    ns = dict(x=x, g=g, s=s, LR=LR, GAMMA=GAMMA, EPS_RMS=EPS_RMS,
+              serial=kernels._rmsprop_serial, parallel=kernels._rmsprop_parallel)
     return [
-        Contender("serial", "serial loop", "serial_loop(x, g, s)", ns),
-        Contender("parallel", "parallel loop", "parallel_loop(x, g, s)", ns),
+        Contender("serial", "serial loop", "serial" + args, ns),
+        Contender("parallel", "parallel loop", "parallel" + args, ns),
     ]
 
 

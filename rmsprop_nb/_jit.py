@@ -6,6 +6,10 @@ check that costs nothing on the hot path: Numba calls ``_compile_for_args`` only
 specialization matches the argument types, which is exactly when a wrong dtype, a read-only or
 non-contiguous array, or a non-array arrives. The check turns what would be a long Numba
 ``TypingError`` into a ``TypeError``/``ValueError`` that names the argument.
+
+It also mends a Numba bug that makes cached parallel code crash (numba#8578, see
+:meth:`_CheckedDispatcher.add_overload`), for the package's own functions and for every user
+function that calls them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import warnings
 
 from numba.core.dispatcher import OmittedArg
 from numba.core.registry import CPUDispatcher
-from numba.np.ufunc.parallel import _launch_threads
 
 #: Set ``RMSPROP_NB_CACHE=0`` to keep compiled kernels in memory only (no files written).
 CACHE = os.environ.get("RMSPROP_NB_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -27,19 +30,29 @@ _OPTIONS = dict(nopython=True, nogil=True, error_model="numpy")
 
 
 class _CheckedDispatcher(CPUDispatcher):
-    """A CPU dispatcher that validates argument types before compiling a new specialization."""
+    """A CPU dispatcher that validates argument types before compiling a new specialization,
+    and whose cached code keeps the initialisers it needs."""
 
     _type_check = None
 
     def _compile_for_args(self, *args, **kws):
         if self._type_check is not None:
             self._type_check(*(a.value if isinstance(a, OmittedArg) else a for a in args))
-        # Numba bug (numba#8578): a cached function that calls a parallel one does not start
-        # the thread pool when it is loaded from the disk cache, and its first parallel region
-        # then segfaults. Seen here: rmsprop_step(..., lr=1) after rmsprop_step(..., lr=1.0)
-        # had been cached by an earlier process. Starting the pool first avoids it.
-        _launch_threads()
         return super()._compile_for_args(*args, **kws)
+
+    def add_overload(self, cres):
+        # Numba bug (numba#8578). Code with a parallel loop records an initialiser (start the
+        # threading layer and register its symbols, e.g. allocate_sched) in the library's
+        # _reload_init, and every function that links that library inherits it when compiled.
+        # A library loaded from the disk cache comes back with that set empty (the compile
+        # result keeps the list, the library does not), so a function compiled on top of it
+        # (ours, or a user's @njit function calling our kernel) links parallel code without the
+        # initialiser: "LLVM ERROR: Symbol not found: allocate_sched" when it is compiled, or a
+        # segfault when *it* is later loaded from a cache. Giving the library its initialisers
+        # back lets them propagate as Numba intends, in every order of first use.
+        if cres.reload_init and cres.library is not None:
+            cres.library._reload_init.update(cres.reload_init)
+        super().add_overload(cres)
 
 
 def _enable_cache(dispatcher):

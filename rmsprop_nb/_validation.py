@@ -2,11 +2,15 @@
 
 Two kinds of checks exist, and each lives in one place:
 
-* *type-level* checks (is it an array, which dtype, writeable, contiguous, same memory order)
-  are here, in Python. The kernels run them only when Numba meets new argument types (see
-  ``_jit.py``); the optimizers run them once per parameter at construction.
+* *type-level* checks (is it an array, which dtype, writeable, contiguous, same memory order,
+  same number of dimensions; is a hyperparameter a real number, a flag a bool) are written
+  once, in :class:`KernelArgs`, over a small description of each argument. The description is
+  made from a Python value (a kernel called from Python, checked by ``_jit.py`` whenever Numba
+  meets new argument types) or from a Numba type (a kernel called from a user's ``@njit``
+  function, checked when that function is compiled). Both paths raise the same message.
 * *value-level* checks (shapes, overlapping memory, hyperparameter ranges) must run on every
-  call, so they are compiled into the kernels (``kernels.py``) and cost nanoseconds.
+  call, so they are compiled into the kernels and raise :class:`ShapeMismatch` /
+  :class:`OutOfRange`, whose messages say what was got.
 
 Nothing is modified before either kind of check has passed.
 """
@@ -16,10 +20,42 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+from collections import namedtuple
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# --------------------------------------------------------------------------------------------
+# Exceptions raised by compiled code: the arguments are values (Numba passes them at run time),
+# the message is made when it is read.
+# --------------------------------------------------------------------------------------------
+
+
+class OutOfRange(ValueError):
+    """A hyperparameter outside its range: ``OutOfRange(where, name, value, rule)``."""
+
+    def __str__(self):
+        where, name, value, rule = self.args
+        return f"{where}: {name} must be {rule}, got {value!r}"
+
+
+class ShapeMismatch(ValueError):
+    """Two arrays whose shapes must agree: ``ShapeMismatch(where, name, shape, ref, shape)``."""
+
+    def __str__(self):
+        where, name, shape, ref, ref_shape = self.args
+        return f"{where}: {name} has shape {_shape(shape)} but {ref} has shape {_shape(ref_shape)}"
+
+
+def _shape(shape):
+    return str(tuple(int(n) for n in shape))
+
+
+# --------------------------------------------------------------------------------------------
+# Arrays and scalars given as Python values.
+# --------------------------------------------------------------------------------------------
 
 
 def memory_order(a):
@@ -31,29 +67,32 @@ def memory_order(a):
     return None
 
 
+def _not_an_array(name, a):
+    """The TypeError for a non-array, with a hint for the arrays users most often pass."""
+    module = type(a).__module__.split(".")[0]
+    hint = ""
+    if module == "torch":
+        hint = (
+            "; for a CPU tensor pass t.detach().numpy() (no copy), for a CUDA tensor use "
+            "rmsprop_nb.cuda (or the optimizers, which accept GPU arrays)"
+        )
+    elif hasattr(a, "__cuda_array_interface__"):
+        hint = "; for GPU arrays use rmsprop_nb.cuda (or the optimizers, which accept them)"
+    elif isinstance(a, (list, tuple)):
+        hint = "; convert it with np.asarray(..., dtype=np.float64) and keep that array"
+    return TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}{hint}")
+
+
 def check_array(name, a, *, like=None, like_name="x", writeable=True):
     """Check that ``a`` is a contiguous float32/float64 ndarray (matching ``like`` if given)."""
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
-    if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
-    if memory_order(a) is None:
+        raise _not_an_array(name, a)
+    ref = None if like is None else _describe_value(like)
+    _check_array(name, _describe_value(a), ref, like_name, writeable)
+    if like is not None and a.shape != like.shape:
         raise ValueError(
-            f"{name} must be contiguous (C or Fortran order); "
-            "pass np.ascontiguousarray(...) or a contiguous copy"
+            f"{name} has shape {_shape(a.shape)} but {like_name} has shape {_shape(like.shape)}"
         )
-    if writeable and not a.flags.writeable:
-        raise ValueError(f"{name} is read-only; it is updated in place, so it must be writeable")
-    if like is not None:
-        if a.dtype != like.dtype:
-            raise TypeError(f"{name} has dtype {a.dtype} but {like_name} has dtype {like.dtype}")
-        if a.shape != like.shape:
-            raise ValueError(f"{name} has shape {a.shape} but {like_name} has shape {like.shape}")
-        if a.size > 1 and a.ndim > 1 and memory_order(a) != memory_order(like):
-            raise ValueError(
-                f"{name} is in {memory_order(a)} order but {like_name} is in "
-                f"{memory_order(like)} order; use the same memory order"
-            )
 
 
 def check_real(name, value):
@@ -62,84 +101,196 @@ def check_real(name, value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
 
 
-# What a compiled kernel can take as a scalar: Numba has no type for Fraction, longdouble or
-# an int beyond 64 bits, and no float16 arithmetic.
-_KERNEL_SCALARS = (int, float, np.integer, np.float32, np.float64)
-
-
-def check_kernel_real(name, value):
-    """Check a real number that goes to a compiled kernel as it is (no conversion)."""
-    check_real(name, value)
-    if not isinstance(value, _KERNEL_SCALARS):
-        raise TypeError(
-            f"{name} must be a Python float or int, or a NumPy float32, float64 or integer "
-            f"scalar, got {type(value).__name__}"
-        )
-    check_kernel_int(name, value)
-
-
-def check_kernel_int(name, value):
-    if isinstance(value, int) and not -(2**63) <= value < 2**64:
-        raise ValueError(f"{name} is out of the 64-bit integer range, got {value!r}")
-
-
 def check_flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
 
 
-def check_range(name, value, low=0.0, high=math.inf, *, high_open=False):
-    """Check ``low <= value <= high`` (or ``< high``), rejecting NaN and infinities."""
+def check_int(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    _check_int64(name, value)
+
+
+def _check_int64(name, value):
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise ValueError(f"{name} is out of the 64-bit integer range, got {value!r}")
+
+
+# The ranges of the hyperparameters, as the compiled checks state them (see _math.py).
+RULES = {"nonnegative": "a finite number >= 0", "unit": "in [0, 1)"}
+
+
+def check_range(name, value, rule="nonnegative"):
+    """Check a real hyperparameter against ``RULES[rule]`` (NaN and infinities fail)."""
     check_real(name, value)
     try:
         v = float(value)
     except OverflowError:  # an int beyond the float range
         v = math.inf
-    ok = math.isfinite(v) and low <= v and (v < high if high_open else v <= high)
+    ok = math.isfinite(v) and v >= 0 and (rule != "unit" or v < 1)
     if not ok:
-        bracket = ")" if high_open else "]"
-        raise ValueError(f"{name} must be a finite number in [{low:g}, {high:g}{bracket}, got {value!r}")
+        raise ValueError(f"{name} must be {RULES[rule]}, got {value!r}")
 
 
-def kernel_type_check(kernel, arrays, reals=(), flags=(), ints=()):
-    """Return a factory ``fn -> check(*args)`` for the type check of the kernel ``fn``.
+# --------------------------------------------------------------------------------------------
+# One description of an argument, from a value or from a Numba type; one set of checks.
+# --------------------------------------------------------------------------------------------
 
-    ``arrays`` maps each array argument to ``"in"`` (only read) or ``"inout"`` (updated in
-    place); the first one is the reference the others must match, and the others may be
-    ``None`` (optional state). ``check`` receives the arguments in signature order, as Numba
-    passes them when it is about to compile a new specialization.
+#: kind: "array", "none", "real", "bool", "int" or "other"; for arrays dtype (a NumPy dtype,
+#: or None when Numba's dtype has no NumPy equivalent), order ('C', 'F' or None), writeable and
+#: ndim; typename for messages; value for the value-level checks of Python scalars (else None).
+Arg = namedtuple("Arg", "kind typename dtype order writeable ndim value")
+
+# What a compiled kernel can take as a scalar: Numba has no type for Fraction, longdouble or
+# an int beyond 64 bits, and no float16 arithmetic.
+_KERNEL_SCALARS = (int, float, np.integer, np.float32, np.float64)
+
+
+def _describe_value(v):
+    if isinstance(v, np.ndarray):
+        return Arg("array", "ndarray", v.dtype, memory_order(v), v.flags.writeable, v.ndim, v)
+    if v is None:
+        return Arg("none", "None", None, None, None, None, None)
+    name = type(v).__name__
+    if isinstance(v, (bool, np.bool_)):
+        return Arg("bool", name, None, None, None, None, v)
+    if isinstance(v, numbers.Integral) and isinstance(v, _KERNEL_SCALARS):
+        return Arg("int", name, None, None, None, None, v)
+    if isinstance(v, _KERNEL_SCALARS):
+        return Arg("real", name, None, None, None, None, v)
+    if isinstance(v, numbers.Real):  # Fraction, longdouble, float16, Decimal: no kernel type
+        return Arg("other-real", name, None, None, None, None, v)
+    return Arg("other", name, None, None, None, None, v)
+
+
+def _describe_type(t):
+    from numba import types
+
+    if isinstance(t, types.Omitted):
+        return _describe_value(t.value)
+    t = types.unliteral(t)
+    if isinstance(t, types.Array):
+        try:
+            dtype = np.dtype(str(t.dtype))
+        except TypeError:
+            dtype = None
+        order = t.layout if t.layout in ("C", "F") else None
+        return Arg("array", "array", dtype, order, t.mutable, t.ndim, None)
+    if isinstance(t, types.NoneType):
+        return Arg("none", "None", None, None, None, None, None)
+    if isinstance(t, types.Boolean):
+        return Arg("bool", "bool", None, None, None, None, None)
+    if isinstance(t, types.Integer):
+        return Arg("int", str(t), None, None, None, None, None)
+    if isinstance(t, types.Float) and str(t) in ("float32", "float64"):
+        return Arg("real", str(t), None, None, None, None, None)
+    return Arg("other", str(t), None, None, None, None, None)
+
+
+def describe(v):
+    """An :data:`Arg` for a Python value or a Numba type (an ``@overload`` sees types)."""
+    from numba.core.types import Type
+
+    return _describe_type(v) if isinstance(v, Type) else _describe_value(v)
+
+
+def _check_array(name, a, ref, ref_name, writeable):
+    if a.kind != "array":
+        if a.value is not None:
+            raise _not_an_array(name, a.value)
+        raise TypeError(f"{name} must be a numpy.ndarray, got {a.typename}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
+    if a.order is None:
+        raise ValueError(
+            f"{name} must be contiguous (C or Fortran order); "
+            "pass np.ascontiguousarray(...) or a contiguous copy"
+        )
+    if writeable and not a.writeable:
+        raise ValueError(f"{name} is read-only; it is updated in place, so it must be writeable")
+    if ref is None:
+        return
+    if a.dtype != ref.dtype:
+        raise TypeError(f"{name} has dtype {a.dtype} but {ref_name} has dtype {ref.dtype}")
+    if a.ndim != ref.ndim:
+        if a.value is not None and ref.value is not None:
+            raise ValueError(f"{name} has shape {_shape(a.value.shape)} but {ref_name} has "
+                             f"shape {_shape(ref.value.shape)}")
+        raise ValueError(
+            f"{name} has {a.ndim} dimension(s) but {ref_name} has {ref.ndim}: "
+            "they must have the same shape"
+        )
+    # A one-element or 1-D array is both C and F; Numba types it C.
+    if a.ndim > 1 and a.order != ref.order and _size(a) != 1 and _size(ref) != 1:
+        raise ValueError(
+            f"{name} is in {a.order} order but {ref_name} is in {ref.order} order; "
+            "use the same memory order"
+        )
+
+
+def _size(a):
+    return -1 if a.value is None else a.value.size
+
+
+def _check_scalar(name, a, kind):
+    if kind == "flag":
+        if a.kind != "bool":
+            raise TypeError(f"{name} must be True or False, got {a.typename}")
+        return
+    if kind == "int":
+        if a.kind != "int":
+            raise TypeError(f"{name} must be an integer, got {a.typename}")
+        _check_int64(name, a.value)
+        return
+    if a.kind == "other-real":
+        raise TypeError(
+            f"{name} must be a Python float or int, or a NumPy float32, float64 or integer "
+            f"scalar, got {a.typename}"
+        )
+    if a.kind not in ("real", "int"):
+        raise TypeError(f"{name} must be a real number, got {a.typename}")
+    _check_int64(name, a.value)
+
+
+class KernelArgs:
+    """The type-level checks of one kernel's arguments.
+
+    ``arrays`` maps each array argument to ``"in"`` (only read), ``"inout"`` (updated in place)
+    or ``"inout?"`` (optional state: may be ``None``); the first is the reference the others
+    must match. ``reals``, ``flags`` and ``ints`` name the scalar arguments.
     """
-    ref_name = next(iter(arrays))
 
-    def check_bound(bound):
-        ref = bound[ref_name]
-        check_array(f"{kernel}: {ref_name}", ref)
-        for name, mode in list(arrays.items())[1:]:
-            if bound.get(name) is not None or mode == "in":
-                check_array(
-                    f"{kernel}: {name}", bound[name], like=ref, like_name=ref_name,
-                    writeable=mode == "inout",
-                )
-        check_scalars(kernel, bound, reals, flags, ints)
+    def __init__(self, kernel, arrays, reals=(), flags=(), ints=()):
+        self.kernel = kernel
+        self.arrays = dict(arrays)
+        self.ref = next(iter(self.arrays))
+        self.scalars = {**dict.fromkeys(reals, "real"), **dict.fromkeys(flags, "flag"),
+                        **dict.fromkeys(ints, "int")}
 
-    def factory(fn):
+    def check(self, bound):
+        """Raise TypeError/ValueError for the first bad argument; ``bound`` maps argument
+        names to values or Numba types (missing names are not checked)."""
+        k = self.kernel
+        ref = describe(bound[self.ref])
+        _check_array(f"{k}: {self.ref}", ref, None, None, self.arrays[self.ref] != "in")
+        for name, mode in list(self.arrays.items())[1:]:
+            if name not in bound:
+                continue
+            a = describe(bound[name])
+            if a.kind == "none" and mode == "inout?":
+                continue
+            _check_array(f"{k}: {name}", a, ref, self.ref, mode != "in")
+            if a.value is not None and ref.value is not None and a.value.shape != ref.value.shape:
+                raise ShapeMismatch(k, name, a.value.shape, self.ref, ref.value.shape)
+        for name, kind in self.scalars.items():
+            if name in bound:
+                _check_scalar(f"{k}: {name}", describe(bound[name]), kind)
+
+    def type_check(self, fn):
+        """A check for ``_jit.jit(type_check=...)``: it receives ``fn``'s arguments in order."""
         order = list(inspect.signature(fn).parameters)
-        missing = (set(arrays) | set(reals) | set(flags) | set(ints)) - set(order)
+        missing = (set(self.arrays) | set(self.scalars)) - set(order)
         if missing:  # a mistake in this package: fail at import, not at a user's call
-            raise AssertionError(f"{kernel}: no arguments named {sorted(missing)}")
-        return lambda *args: check_bound(dict(zip(order, args)))
-
-    return factory
-
-
-def check_scalars(kernel, bound, reals=(), flags=(), ints=()):
-    """Check the types of a kernel's scalar arguments (``bound``: name -> value)."""
-    for name in reals:
-        check_kernel_real(f"{kernel}: {name}", bound[name])
-    for name in flags:
-        check_flag(f"{kernel}: {name}", bound[name])
-    for name in ints:
-        v = bound[name]
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"{kernel}: {name} must be an integer, got {type(v).__name__}")
-        check_kernel_int(f"{kernel}: {name}", v)
+            raise AssertionError(f"{self.kernel}: no arguments named {sorted(missing)}")
+        return lambda *args: self.check(dict(zip(order, args)))

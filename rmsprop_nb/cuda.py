@@ -1,7 +1,7 @@
 r"""AdaGrad and RMSProp on NVIDIA GPUs: the same per-element updates, compiled by numba-cuda.
 
 Nothing here is a second copy of the math: :func:`rmsprop_update` and :func:`adagrad_update`
-are ``rmsprop_nb.kernels._rmsprop_update`` and ``_adagrad_update``, the very functions the CPU
+are ``rmsprop_nb._math._rmsprop_update`` and ``_adagrad_update``, the very functions the CPU
 kernels compile, compiled again as CUDA device functions. This module adds
 
 * the launchers :func:`rmsprop_step` and :func:`adagrad_step`: the CPU kernels' arguments,
@@ -41,7 +41,7 @@ if importlib.util.find_spec("numba_cuda") is None:  # Numba's own numba.cuda is 
 
 from numba import cuda  # noqa: E402  (after the check above, on purpose)
 
-from . import _validation, kernels  # noqa: E402
+from . import _math, _validation, kernels  # noqa: E402
 
 __all__ = [
     "rmsprop_step",
@@ -70,8 +70,8 @@ MAX_BLOCKS = None
 
 # inline="always" also lets compile_ptx work without a GPU (a separately compiled device
 # function would be linked, which asks the driver).
-rmsprop_update = cuda.jit(device=True, inline="always")(kernels._rmsprop_update)
-adagrad_update = cuda.jit(device=True, inline="always")(kernels._adagrad_update)
+rmsprop_update = cuda.jit(device=True, inline="always")(_math._rmsprop_update)
+adagrad_update = cuda.jit(device=True, inline="always")(_math._adagrad_update)
 
 rmsprop_update.__doc__ = r"""RMSProp for one element, as a CUDA device function.
 
@@ -203,7 +203,7 @@ adagrad_update.__doc__ = r"""AdaGrad for one element, as a CUDA device function.
 
 
 class _DType:
-    """Something with a ``.dtype``: all that kernels._*_hyper need from ``x``."""
+    """Something with a ``.dtype``: all that _math._*_hyper need from ``x``."""
 
     def __init__(self, name, dtype):
         try:
@@ -272,8 +272,8 @@ def rmsprop_hyper(
         "rmsprop_hyper", dict(lr=lr, gamma=gamma, eps=eps, weight_decay=weight_decay,
                               momentum=momentum), dict(eps_in_sqrt=eps_in_sqrt, maximize=maximize),
     )
-    return kernels._rmsprop_hyper.py_func(
-        x, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
+    return _math._rmsprop_hyper.py_func(
+        "rmsprop_hyper", x, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
     )
 
 
@@ -320,8 +320,8 @@ def adagrad_hyper(
         "adagrad_hyper", dict(lr=lr, eps=eps, weight_decay=weight_decay, lr_decay=lr_decay),
         dict(eps_in_sqrt=eps_in_sqrt, maximize=maximize), dict(step=step),
     )
-    return kernels._adagrad_hyper.py_func(
-        x, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
+    return _math._adagrad_hyper.py_func(
+        "adagrad_hyper", x, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
     )
 
 
@@ -395,8 +395,6 @@ def _devices(kernel, names_values):
 # The checks of the CPU kernels, on device arrays: same order, same messages.
 # --------------------------------------------------------------------------------------------
 
-_rmsprop_type_check = kernels._rmsprop_types(kernels._rmsprop_step.py_func)
-_adagrad_type_check = kernels._adagrad_types(kernels._adagrad_step.py_func)
 
 
 def _overlap_error(kernel, dev, pairs):
@@ -414,12 +412,12 @@ def _check_rmsprop(
         "rmsprop_step", dict(x=x, g=g, s=s, momentum_buffer=momentum_buffer, grad_avg=grad_avg)
     )
     stand = {k: None if d is None else d.stand_in for k, d in dev.items()}
-    _rmsprop_type_check(
-        stand["x"], stand["g"], stand["s"], lr, gamma, eps, eps_in_sqrt, weight_decay,
-        maximize, momentum, stand["momentum_buffer"], centered, stand["grad_avg"],
-    )
-    h = kernels._rmsprop_hyper.py_func(
-        stand["x"], lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
+    kernels._RMSPROP_ARGS.check(dict(
+        stand, lr=lr, gamma=gamma, eps=eps, eps_in_sqrt=eps_in_sqrt, weight_decay=weight_decay,
+        maximize=maximize, momentum=momentum, centered=centered,
+    ))
+    h = _math._rmsprop_hyper.py_func(
+        "rmsprop_step", stand["x"], lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
     )
     if momentum != 0 and momentum_buffer is None:
         raise ValueError("rmsprop_step: momentum > 0 needs a momentum_buffer array")
@@ -442,12 +440,12 @@ def _check_adagrad(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_dec
     """Every check of kernels.adagrad_step; returns the device arrays and the hyperparameters."""
     dev = _devices("adagrad_step", dict(x=x, g=g, s=s))
     stand = {k: d.stand_in for k, d in dev.items()}
-    _adagrad_type_check(
-        stand["x"], stand["g"], stand["s"], lr, eps, eps_in_sqrt, weight_decay, maximize,
-        lr_decay, step,
-    )
-    h = kernels._adagrad_hyper.py_func(
-        stand["x"], lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
+    kernels._ADAGRAD_ARGS.check(dict(
+        stand, lr=lr, eps=eps, eps_in_sqrt=eps_in_sqrt, weight_decay=weight_decay,
+        maximize=maximize, lr_decay=lr_decay, step=step,
+    ))
+    h = _math._adagrad_hyper.py_func(
+        "adagrad_step", stand["x"], lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
     )
     _overlap_error("adagrad_step", dev, [
         ("x", ("g", "s"), "x shares memory with g or s"),
@@ -915,11 +913,11 @@ class _DeviceOptimizer:
 
 def _optimizer_hyper(opt, x, t):
     if opt._name == "AdaGrad":
-        return kernels._adagrad_hyper.py_func(
-            x, opt.lr, opt.eps, opt.eps_in_sqrt, opt.weight_decay, opt.maximize, opt.lr_decay, t
+        return _math._adagrad_hyper.py_func(
+            "AdaGrad.step", x, opt.lr, opt.eps, opt.eps_in_sqrt, opt.weight_decay, opt.maximize, opt.lr_decay, t
         )
-    return kernels._rmsprop_hyper.py_func(
-        x, opt.lr, opt.gamma, opt.eps, opt.eps_in_sqrt, opt.weight_decay, opt.maximize,
+    return _math._rmsprop_hyper.py_func(
+        "RMSProp.step", x, opt.lr, opt.gamma, opt.eps, opt.eps_in_sqrt, opt.weight_decay, opt.maximize,
         opt.momentum,
     )
 

@@ -1,14 +1,18 @@
-r"""Numba kernels: in-place AdaGrad and RMSProp updates over contiguous float arrays.
+r"""The public kernels: in-place AdaGrad and RMSProp updates of contiguous float arrays.
 
-The per-element math of each algorithm is written once, as a plain scalar function
-(:func:`_rmsprop_update`, :func:`_adagrad_update`). Numba compiles it here for the CPU and
-``rmsprop_nb.cuda`` compiles the very same function for the GPU. Everything else in this module
-is looping: a serial loop over one array, a parallel loop over blocks of one array, and
-serial/parallel loops over many arrays at once (used by the optimizer classes).
+:func:`rmsprop_step` and :func:`adagrad_step` can be called from Python and from your own
+``@numba.njit`` functions. This module is their thin face: it checks the arguments and picks a
+loop. The per-element math is in ``_math.py`` (written once, also compiled for CUDA by
+``rmsprop_nb.cuda``), the loops in ``_loops.py``.
 
-The two public kernels, :func:`rmsprop_step` and :func:`adagrad_step`, can be called from Python
-and from your own ``@numba.njit`` functions. They check their arguments, then pick the serial
-loop for small arrays and the parallel one for large arrays.
+Checks, and where they run:
+
+* types (array or not, dtype, contiguity, writeable, memory order, number of dimensions;
+  scalar types): in Python, when Numba meets new argument types (``_jit.py``), or when a user's
+  ``@njit`` function that calls a kernel is compiled (the ``@overload`` below): the same
+  ``TypeError``/``ValueError`` either way, before anything runs;
+* values (shapes, overlapping memory, hyperparameter ranges, options without their state):
+  compiled in, on every call, before the first element is touched.
 
 Conventions kept throughout:
 
@@ -22,130 +26,21 @@ Conventions kept throughout:
 
 from __future__ import annotations
 
-import inspect
-import math
-from collections import namedtuple
-
 import numpy as np
-from numba import carray, config, prange, types
-from numba.extending import intrinsic, overload
-from numba.np.ufunc.parallel import _iget_num_threads
+from numba.extending import overload
 
-from . import _threads, _validation
+from . import _threads
 from ._jit import jit
+from ._loops import PARALLEL_MIN_BYTES, _flat, _is_none, _update_blocks, _update_serial
+from ._math import _adagrad_hyper, _rmsprop_hyper
+from ._validation import KernelArgs, ShapeMismatch
 
 __all__ = ["rmsprop_step", "adagrad_step", "PARALLEL_MIN_BYTES"]
 
-#: Arrays of at least this many bytes are updated by the parallel (``prange``) loop, smaller
-#: ones by the serial loop: below it, waking the thread pool costs more than it saves.
-#: Measured with ``benchmarks/run.py`` (its ``threshold`` suite) on a 2-core AMD EPYC: idle,
-#: the parallel loop won from 48 KiB (float32) and 32 KiB (float64) up, by 1.2-1.5x at
-#: 64-96 KiB; with other processes running, the crossover moved to 96-128 KiB.
-PARALLEL_MIN_BYTES = 1 << 17
-
-# Elements per task of the parallel loops: large enough to amortise the task, small enough to
-# balance two threads over the many-arrays case.
-_BLOCK = 1 << 14
-
-# Hyperparameters, already cast to the arrays' dtype, travel together as one namedtuple.
-# Derived constants (1 - gamma, eps split into an inside/outside part) are computed once per
-# call in float64 and rounded once, as PyTorch does with its Python-float scalars.
-RMSPropHyper = namedtuple(
-    "RMSPropHyper",
-    "lr gamma one_minus_gamma lerp_keep lerp_low eps_in eps_out weight_decay momentum "
-    "maximize zero",
-)
-AdaGradHyper = namedtuple("AdaGradHyper", "lr eps_in eps_out weight_decay maximize zero")
-
 
 # --------------------------------------------------------------------------------------------
-# The math, once. Plain Python so that both the CPU and the CUDA target can compile it.
+# Value checks, compiled in.
 # --------------------------------------------------------------------------------------------
-
-
-def _rmsprop_update(x, g, s, buf, gavg, h, use_momentum, centered):
-    r"""One element of RMSProp; returns the new ``(x, s, buf, gavg)``.
-
-    .. math:: s \leftarrow \gamma s + (1-\gamma) g^2,\quad
-              x \leftarrow x - \eta\, g / (\sqrt{s + \epsilon_{in}} + \epsilon_{out})
-    """
-    if h.maximize:
-        g = -g
-    if h.weight_decay != h.zero:
-        g = g + h.weight_decay * x
-    s = h.gamma * s + h.one_minus_gamma * g * g
-    v = s
-    if centered:
-        # gavg + (1 - gamma)(g - gavg), in torch.lerp's two-sided form (exact at both ends)
-        if h.lerp_low:
-            gavg = gavg + h.one_minus_gamma * (g - gavg)
-        else:
-            gavg = g - (g - gavg) * h.lerp_keep
-        v = s - gavg * gavg
-        if v < h.zero:  # round-off only (s >= gavg^2 in exact arithmetic); NaN passes through
-            v = h.zero
-    # One of eps_in/eps_out is zero, so this is sqrt(v + eps) or sqrt(v) + eps without a branch
-    # (adding an exact zero changes nothing).
-    d = math.sqrt(v + h.eps_in) + h.eps_out
-    if use_momentum:
-        buf = h.momentum * buf + g / d
-        x = x - h.lr * buf
-    else:
-        x = x - h.lr * g / d
-    return x, s, buf, gavg
-
-
-def _adagrad_update(x, g, s, h):
-    r"""One element of AdaGrad; returns the new ``(x, s)``.
-
-    .. math:: s \leftarrow s + g^2,\quad
-              x \leftarrow x - \eta_t\, g / (\sqrt{s + \epsilon_{in}} + \epsilon_{out})
-    """
-    if h.maximize:
-        g = -g
-    if h.weight_decay != h.zero:
-        g = g + h.weight_decay * x
-    s = s + g * g
-    d = math.sqrt(s + h.eps_in) + h.eps_out
-    x = x - h.lr * g / d
-    return x, s
-
-
-_rmsprop_update_cpu = jit(_rmsprop_update)
-_adagrad_update_cpu = jit(_adagrad_update)
-
-
-# --------------------------------------------------------------------------------------------
-# Small compile-time helpers: optional (None) state and any memory order.
-# --------------------------------------------------------------------------------------------
-
-
-def _is_none(t):
-    return isinstance(t, (types.NoneType, types.Omitted))
-
-
-def _flat(a):
-    """A 1-D view of a contiguous array in memory order (``None`` stays ``None``)."""
-
-
-@overload(_flat, jit_options=dict(error_model="numpy"))
-def _flat_impl(a):
-    if _is_none(a):
-        return lambda a: None
-    if a.layout == "F":  # the transpose of a Fortran array is a C array over the same memory
-        return lambda a: a.T.reshape(a.size)
-    return lambda a: a.reshape(a.size)
-
-
-def _slice(a, lo, hi):
-    """``a[lo:hi]``, or ``None`` when ``a`` is ``None``."""
-
-
-@overload(_slice)
-def _slice_impl(a, lo, hi):
-    if _is_none(a):
-        return lambda a, lo, hi: None
-    return lambda a, lo, hi: a[lo:hi]
 
 
 def _overlap(a, b):
@@ -167,378 +62,88 @@ def _overlap_impl(a, b):
     return impl
 
 
-def _shape_differs(a, ref):
-    """True when ``a`` is an array whose shape differs from ``ref``'s (``None`` never differs)."""
+def _same_shape(where, name, a, x):
+    """Raise :class:`ShapeMismatch` unless ``a`` (an array, or ``None``) has ``x``'s shape."""
 
 
-@overload(_shape_differs)
-def _shape_differs_impl(a, ref):
+@overload(_same_shape)
+def _same_shape_impl(where, name, a, x):
     if _is_none(a):
-        return lambda a, ref: False
-    return lambda a, ref: a.shape != ref.shape
+        return lambda where, name, a, x: None
 
+    def impl(where, name, a, x):
+        if a.shape != x.shape:
+            raise ShapeMismatch(where, name, a.shape, "x", x.shape)
 
-def _update_element(x, g, s, buf, gavg, h, use_momentum, centered):
-    """Dispatch on the hyperparameter type: one generic loop serves both algorithms."""
-
-
-@overload(_update_element, jit_options=dict(error_model="numpy"))
-def _update_element_impl(x, g, s, buf, gavg, h, use_momentum, centered):
-    if getattr(h, "instance_class", None) is AdaGradHyper:
-
-        def adagrad(x, g, s, buf, gavg, h, use_momentum, centered):
-            x, s = _adagrad_update_cpu(x, g, s, h)
-            return x, s, buf, gavg
-
-        return adagrad
-    return lambda x, g, s, buf, gavg, h, use_momentum, centered: _rmsprop_update_cpu(
-        x, g, s, buf, gavg, h, use_momentum, centered
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Loops. All arrays here are flat (1-D, contiguous) and already checked.
-# --------------------------------------------------------------------------------------------
+    return impl
 
 
 @jit
-def _update_serial(x, g, s, buf, gavg, h):
-    """Update every element in place, serially (LLVM vectorises this loop)."""
-    for i in range(x.size):
-        b = h.zero if buf is None else buf[i]
-        a = h.zero if gavg is None else gavg[i]
-        xi, si, b, a = _update_element(
-            x[i], g[i], s[i], b, a, h, buf is not None, gavg is not None
-        )
-        x[i] = xi
-        s[i] = si
-        if buf is not None:
-            buf[i] = b
-        if gavg is not None:
-            gavg[i] = a
-
-
-# The parallel loops hand each task *slices* of the arrays: an inner loop over
-# range(lo, hi) of the full arrays is not vectorised inside a prange body (8x slower here).
-
-
-@jit(parallel=True)
-def _update_blocks(x, g, s, buf, gavg, h):
-    """Update every element in place, blocks shared among Numba's threads."""
-    n = x.size
-    # prange gives each thread an equal count of blocks, so the blocks are made equal too (a
-    # multiple of 16 elements each, about _BLOCK) and their count a multiple of the thread
-    # count: with fixed _BLOCK-long blocks, 10^5 float32 made 7 blocks, 4 on one thread.
-    # (numba.get_num_threads() would make this function uncacheable; this intrinsic, which
-    # parfors use too, calls the threading layer by symbol name.)
-    threads = _iget_num_threads()
-    count = max(1, (n + _BLOCK * threads - 1) // (_BLOCK * threads)) * threads
-    size = ((n + count - 1) // count + 15) // 16 * 16
-    for k in prange(count):
-        lo = min(k * size, n)
-        hi = min(lo + size, n)
-        _update_serial(
-            x[lo:hi], g[lo:hi], s[lo:hi], _slice(buf, lo, hi), _slice(gavg, lo, hi), h
-        )
-
-
-@jit
-def _update_flat(x, g, s, buf, gavg, h, parallel):
-    """Serial below :data:`PARALLEL_MIN_BYTES` or when ``parallel`` is False, parallel above."""
-    if parallel and x.nbytes >= PARALLEL_MIN_BYTES:
-        _update_blocks(x, g, s, buf, gavg, h)
-    else:
-        _update_serial(x, g, s, buf, gavg, h)
-
-
-# Many arrays at once (the optimizers). Each array is found by its address in an int64 table:
-# the compiled code then depends on the dtype only, not on how many arrays there are (a tuple of
-# N arrays in a signature is compiled anew for every N: 100 s for 200 arrays here).
-
-# Rows of an optimizer group's address table (one column per array, see address_table).
-_PARAMS, _GRADS, _STATE, _BUFS, _AVGS, _SIZES = range(6)
-
-
-@intrinsic
-def _pointer(typingctx, address, like):
-    """The integer ``address`` as a pointer to elements of ``like``'s dtype."""
-    ptr = types.CPointer(like.dtype)
-
-    def codegen(context, builder, sig, args):
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-
-    return ptr(address, like), codegen
-
-
-def _view(table, row, t, like):
-    """Array ``t`` of ``row`` of an address table, 1-D, of ``like``'s dtype (``None`` when
-    ``row`` is ``None``). The memory is owned elsewhere: by the optimizer (its parameters and
-    state) or by the caller of the step (its gradients)."""
-
-
-@overload(_view)
-def _view_impl(table, row, t, like):
-    if _is_none(row):
-        return lambda table, row, t, like: None
-    return lambda table, row, t, like: carray(
-        _pointer(table[row, t], like), table[_SIZES, t]
-    )
-
-
-@jit
-def _update_segment(table, bufs, avgs, segments, r, like, h):
-    """Update segments[r] = (array index, start, stop); ``bufs``/``avgs``: the rows of the
-    momentum buffers and gradient averages, or ``None``."""
-    t, lo, hi = segments[r, 0], segments[r, 1], segments[r, 2]
-    _update_serial(
-        _view(table, _PARAMS, t, like)[lo:hi], _view(table, _GRADS, t, like)[lo:hi],
-        _view(table, _STATE, t, like)[lo:hi], _slice(_view(table, bufs, t, like), lo, hi),
-        _slice(_view(table, avgs, t, like), lo, hi), h,
-    )
-
-
-@jit(parallel=True)
-def _update_tasks(table, bufs, avgs, segments, tasks, like, h):
-    """Update every segment; task k (segments tasks[k] to tasks[k + 1]) holds about _BLOCK
-    elements, and there is a multiple of the thread count of tasks (see :func:`task_table`)."""
-    for k in prange(tasks.size - 1):
-        for r in range(tasks[k], tasks[k + 1]):
-            _update_segment(table, bufs, avgs, segments, r, like, h)
-
-
-@jit
-def _update_group(table, bufs, avgs, segments, tasks, like, h, parallel):
-    """One step over the arrays of an address table; serially, or in parallel over the tasks."""
-    if parallel:
-        _update_tasks(table, bufs, avgs, segments, tasks, like, h)
-    else:
-        for r in range(segments.shape[0]):
-            _update_segment(table, bufs, avgs, segments, r, like, h)
-
-
-def address_table(params, state, bufs=None, avgs=None):
-    """The int64 table of an optimizer group: the addresses of the parameters, of their
-    gradients (filled in by :func:`_set_grad` at every step), of their state arrays (zeros for
-    ``None``), and the sizes. The caller keeps the arrays alive as long as the table."""
-
-    def row(arrays):
-        if arrays is None:
-            return [0] * len(params)
-        return [a.__array_interface__["data"][0] for a in arrays]
-
-    grads = [0] * len(params)
-    rows = [row(params), grads, row(state), row(bufs), row(avgs), [p.size for p in params]]
-    return np.array(rows, np.int64).reshape(6, len(params))
-
-
-def task_table(sizes, threads=config.NUMBA_NUM_THREADS):
-    """Cut arrays of the given sizes into ``segments`` (rows: array index, start, stop) and
-    group them into tasks of about _BLOCK elements, as many per thread: task k is segments
-    ``tasks[k]`` to ``tasks[k + 1]``. Tiny arrays share a task; large ones span several."""
-    total = int(sum(sizes))
-    count = max(1, -(-total // (_BLOCK * threads))) * threads
-    per = max(1, -(-total // count))
-    segments, tasks, room = [], [0], per
-    for t, n in enumerate(sizes):
-        lo = 0
-        while lo < n:
-            take = min(n - lo, room)
-            segments.append((t, lo, lo + take))
-            lo += take
-            room -= take
-            if room == 0:
-                tasks.append(len(segments))
-                room = per
-    if tasks[-1] != len(segments):
-        tasks.append(len(segments))
-    return np.array(segments, np.int64).reshape(-1, 3), np.array(tasks, np.int64)
-
-
-@jit
-def _overlaps_spans(a, spans):
-    """True when ``a`` shares memory with a row of ``spans``: sorted, disjoint [start, end)
-    byte ranges (the optimizer's parameters, see :func:`memory_spans`). O(log n)."""
-    if a.size == 0 or spans.shape[1] == 0:
-        return False
-    p = np.int64(a.ctypes.data)
-    k = np.searchsorted(spans[0], p + a.nbytes) - 1  # the last range starting before a ends
-    return k >= 0 and spans[1, k] > p
-
-
-def memory_spans(arrays):
-    """The sorted [start, end) byte ranges of non-empty, disjoint contiguous arrays, as the
-    2-row int64 table :func:`_overlaps_spans` searches."""
-    rows = sorted((a.__array_interface__["data"][0], a.nbytes) for a in arrays if a.size)
-    return np.array([[p for p, _ in rows], [p + n for p, n in rows]], dtype=np.int64).reshape(2, -1)
-
-
-def _grad_type_check(fn):
-    """Type check of :func:`_set_grad`: the gradient must match its parameter."""
-
-    def check(table, t, g, p, spans):
-        _validation.check_array(f"grads[{t}]", g, like=p, like_name=f"params[{t}]",
-                                writeable=False)
-
-    return check
-
-
-@jit(type_check=_grad_type_check)
-def _set_grad(table, t, g, p, spans):
-    """Record where the gradient ``g`` of parameter ``p`` is: ``table[_GRADS, t]``. Returns 0, or
-    1 when its shape differs from p's, 2 when it shares memory with any parameter (``spans``:
-    all of the optimizer's), and then records nothing. The optimizer checks every gradient so
-    before any update: a bad gradient changes nothing (a gradient aliasing a parameter would
-    be read after that parameter was updated)."""
-    if g.shape != p.shape:
-        return 1
-    if _overlaps_spans(g, spans):
-        return 2
-    table[_GRADS, t] = np.int64(g.ctypes.data)
-    return 0
-
-
-def _scalars_type_check(label, reals, flags, ints=()):
-    """Type check of a group kernel's hyperparameters: an optimizer's attributes may be
-    reassigned between steps (e.g. ``opt.lr = "0.1"``), and then reach a new specialization."""
-
-    def factory(fn):
-        order = list(inspect.signature(fn).parameters)
-        return lambda *args: _validation.check_scalars(
-            label, dict(zip(order, args)), reals, flags, ints
-        )
-
-    return factory
-
-
-@jit(type_check=_scalars_type_check(
-    "RMSProp", ("lr", "gamma", "eps", "weight_decay", "momentum"), ("eps_in_sqrt", "maximize")
-))
-def _rmsprop_group(
-    table, segments, tasks, like, bufs, avgs, parallel,
-    lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
+def _rmsprop_checks(
+    x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum, momentum_buffer,
+    centered, grad_avg,
 ):
-    """One RMSProp step over the arrays of one dtype of an optimizer (its hot path): the
-    tables of :func:`address_table` and :func:`task_table`, ``like`` an array of their dtype,
-    ``bufs``/``avgs`` the table rows of the momentum buffers and gradient averages, or None."""
-    h = _rmsprop_hyper(like, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum)
-    if momentum != 0 and bufs is None:
-        raise ValueError("RMSProp: momentum cannot be switched on after construction")
-    _update_group(table, bufs, avgs, segments, tasks, like, h, parallel)
-
-
-@jit(type_check=_scalars_type_check(
-    "AdaGrad", ("lr", "eps", "weight_decay", "lr_decay"), ("eps_in_sqrt", "maximize"), ("step",)
-))
-def _adagrad_group(
-    table, segments, tasks, like, parallel, lr, eps, eps_in_sqrt, weight_decay, maximize,
-    lr_decay, step,
-):
-    """One AdaGrad step over the arrays of one dtype; as :func:`_rmsprop_group`."""
-    h = _adagrad_hyper(like, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
-    _update_group(table, None, None, segments, tasks, like, h, parallel)
-
-
-# --------------------------------------------------------------------------------------------
-# The optimizers' nonfinite="raise"/"skip" policies: a read-only scan before any update.
-# --------------------------------------------------------------------------------------------
-
-
-@jit
-def _count_nonfinite(g):
-    """Number of NaN/inf elements of a flat array. v - v is NaN exactly for NaN and inf, and
-    an integer count (unlike a float sum or an early exit) is a loop LLVM vectorises."""
-    n = 0
-    for i in range(g.size):
-        d = g[i] - g[i]
-        n += d != d
-    return n
-
-
-@jit(parallel=True)
-def _count_nonfinite_tasks(table, segments, tasks, like, counts):
-    """counts[t] += number of NaN/inf elements of gradient t, tasks spread over the threads.
-    (The caller zeroes counts: here that would be a second parallel region.)"""
-    for k in prange(tasks.size - 1):
-        for r in range(tasks[k], tasks[k + 1]):
-            t, lo, hi = segments[r, 0], segments[r, 1], segments[r, 2]
-            c = _count_nonfinite(_view(table, _GRADS, t, like)[lo:hi])
-            if c:
-                counts[t] += c  # a race between blocks of one array only ever adds to a nonzero
+    """Every value check of :func:`rmsprop_step`; returns the hyperparameters."""
+    where = "rmsprop_step"
+    h = _rmsprop_hyper(where, x, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum)
+    _same_shape(where, "g", g, x)
+    _same_shape(where, "s", s, x)
+    _same_shape(where, "momentum_buffer", momentum_buffer, x)
+    _same_shape(where, "grad_avg", grad_avg, x)
+    if momentum != 0 and momentum_buffer is None:
+        raise ValueError("rmsprop_step: momentum > 0 needs a momentum_buffer array")
+    if centered and grad_avg is None:
+        raise ValueError("rmsprop_step: centered=True needs a grad_avg array")
+    if grad_avg is not None and not centered:
+        raise ValueError("rmsprop_step: grad_avg is given but centered is False")
+    if _overlap(x, g) or _overlap(x, s) or _overlap(x, momentum_buffer) or _overlap(x, grad_avg):
+        raise ValueError("rmsprop_step: x shares memory with g, s or another state array")
+    if _overlap(s, g) or _overlap(s, momentum_buffer) or _overlap(s, grad_avg):
+        raise ValueError("rmsprop_step: s shares memory with g or another state array")
+    if _overlap(momentum_buffer, g) or _overlap(momentum_buffer, grad_avg):
+        raise ValueError("rmsprop_step: momentum_buffer shares memory with g or grad_avg")
+    if _overlap(grad_avg, g):
+        raise ValueError("rmsprop_step: grad_avg shares memory with g")
+    return h
 
 
 @jit
-def _first_nonfinite(table, segments, tasks, like, counts, parallel):
-    """Index of the first gradient of an address table holding NaN or inf, else -1; parallel
-    over the tasks when ``parallel``, with ``counts`` an int64 work array (one per gradient)."""
-    if parallel:
-        counts[:] = 0
-        _count_nonfinite_tasks(table, segments, tasks, like, counts)
-        for t in range(counts.size):
-            if counts[t]:
-                return t
-    else:
-        for t in range(counts.size):
-            if _count_nonfinite(_view(table, _GRADS, t, like)):
-                return t
-    return -1
+def _adagrad_checks(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step):
+    """Every value check of :func:`adagrad_step`; returns the hyperparameters."""
+    where = "adagrad_step"
+    h = _adagrad_hyper(where, x, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
+    _same_shape(where, "g", g, x)
+    _same_shape(where, "s", s, x)
+    if _overlap(x, g) or _overlap(x, s):
+        raise ValueError("adagrad_step: x shares memory with g or s")
+    if _overlap(s, g):
+        raise ValueError("adagrad_step: s shares memory with g")
+    return h
 
 
 # --------------------------------------------------------------------------------------------
-# Hyperparameters: checked (ValueError) and cast to the dtype of x.
+# Public kernels. Each has a serial and a parallel entry point (separate functions, so that
+# small arrays never compile a parallel region) with the same type checks.
 # --------------------------------------------------------------------------------------------
 
-
-@jit
-def _rmsprop_hyper(x, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum):
-    if not (lr >= 0 and lr < math.inf):
-        raise ValueError("rmsprop_step: lr must be a finite number >= 0")
-    if not (gamma >= 0 and gamma < 1):
-        raise ValueError("rmsprop_step: gamma must be in [0, 1)")
-    if not (eps >= 0 and eps < math.inf):
-        raise ValueError("rmsprop_step: eps must be a finite number >= 0")
-    if not (weight_decay >= 0 and weight_decay < math.inf):
-        raise ValueError("rmsprop_step: weight_decay must be a finite number >= 0")
-    if not (momentum >= 0 and momentum < math.inf):
-        raise ValueError("rmsprop_step: momentum must be a finite number >= 0")
-    t = x.dtype.type
-    w = t(1.0 - gamma)  # PyTorch rounds 1 - alpha (a Python float) once to the tensor dtype
-    return RMSPropHyper(
-        t(lr), t(gamma), w, t(1.0 - float(w)), float(w) < 0.5,
-        t(eps) if eps_in_sqrt else t(0), t(0) if eps_in_sqrt else t(eps),
-        t(weight_decay), t(momentum), bool(maximize), t(0),
-    )
-
-
-@jit
-def _adagrad_hyper(x, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step):
-    if not (lr >= 0 and lr < math.inf):
-        raise ValueError("adagrad_step: lr must be a finite number >= 0")
-    if not (eps >= 0 and eps < math.inf):
-        raise ValueError("adagrad_step: eps must be a finite number >= 0")
-    if not (weight_decay >= 0 and weight_decay < math.inf):
-        raise ValueError("adagrad_step: weight_decay must be a finite number >= 0")
-    if not (lr_decay >= 0 and lr_decay < math.inf):
-        raise ValueError("adagrad_step: lr_decay must be a finite number >= 0")
-    if step < 1:
-        raise ValueError("adagrad_step: step must be >= 1 (the first step is 1)")
-    t = x.dtype.type
-    clr = lr / (1.0 + (step - 1) * lr_decay)  # in float64, then rounded once, as PyTorch
-    return AdaGradHyper(
-        t(clr), t(eps) if eps_in_sqrt else t(0), t(0) if eps_in_sqrt else t(eps),
-        t(weight_decay), bool(maximize), t(0),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Public kernels.
-# --------------------------------------------------------------------------------------------
-
-_rmsprop_types = _validation.kernel_type_check(
+_RMSPROP_ARGS = KernelArgs(
     "rmsprop_step",
-    dict(x="inout", g="in", s="inout", momentum_buffer="inout", grad_avg="inout"),
+    dict(x="inout", g="in", s="inout", momentum_buffer="inout?", grad_avg="inout?"),
     reals=("lr", "gamma", "eps", "weight_decay", "momentum"),
     flags=("eps_in_sqrt", "maximize", "centered"),
 )
+
+_ADAGRAD_ARGS = KernelArgs(
+    "adagrad_step",
+    dict(x="inout", g="in", s="inout"),
+    reals=("lr", "eps", "weight_decay", "lr_decay"),
+    flags=("eps_in_sqrt", "maximize"),
+    ints=("step",),
+)
+
+
+def _use_parallel(x):
+    return _threads.PARALLEL and isinstance(x, np.ndarray) and x.nbytes >= PARALLEL_MIN_BYTES
 
 
 def rmsprop_step(
@@ -601,18 +206,22 @@ def rmsprop_step(
     Raises
     ------
     TypeError
-        Non-array arguments, a dtype other than float32/float64, or mixed dtypes.
+        Non-array arguments, a dtype other than float32/float64, mixed dtypes, or a
+        hyperparameter or flag of the wrong type.
     ValueError
-        Different shapes or memory orders, non-contiguous or read-only arrays, arrays sharing
-        memory, hyperparameters out of range, or option/state mismatch (``momentum > 0``
-        without ``momentum_buffer``, ``centered`` without ``grad_avg`` or vice versa).
-        Nothing is modified when an error is raised.
+        Different shapes, numbers of dimensions or memory orders, non-contiguous or read-only
+        arrays, arrays sharing memory, hyperparameters out of range, or option/state mismatch
+        (``momentum > 0`` without ``momentum_buffer``, ``centered`` without ``grad_avg`` or
+        vice versa). The message names the argument and says what was got. Nothing is
+        modified when an error is raised.
 
     Notes
     -----
     Arrays of at least :data:`PARALLEL_MIN_BYTES` bytes are updated by Numba's thread pool,
-    smaller ones serially. Called from another jitted function the type checks happen at
-    compile time, the value checks at run time.
+    smaller ones serially. Called from your own ``@numba.njit`` function, the type checks run
+    when that function is compiled (a wrong dtype, layout or argument type is the same
+    ``TypeError``/``ValueError`` as from Python, and nothing runs), the value checks on every
+    call.
 
     References
     ----------
@@ -645,57 +254,43 @@ def rmsprop_step(
     x1 -0.010599, x2 0.000000
     """
     # Numba's dispatcher takes a slow path when several defaulted arguments are omitted, so the
-    # Python entry point passes every argument explicitly. _threads.PARALLEL is False in a
-    # forked child of an OpenMP parent, which must not enter a parallel region.
+    # Python entry point passes every argument explicitly.
+    kernel = _rmsprop_parallel if _use_parallel(x) else _rmsprop_serial
     try:
-        _rmsprop_step(
+        kernel(
             x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
-            momentum_buffer, centered, grad_avg, _threads.PARALLEL,
+            momentum_buffer, centered, grad_avg,
         )
     except OverflowError:  # Numba's unboxing of an int beyond the compiled int type
         raise ValueError("rmsprop_step: an integer argument is out of the 64-bit range") from None
 
 
-@jit(type_check=_rmsprop_types)
-def _rmsprop_step(
+@jit(type_check=_RMSPROP_ARGS.type_check)
+def _rmsprop_serial(
     x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum, momentum_buffer,
-    centered, grad_avg, parallel,
+    centered, grad_avg,
 ):
-    h = _rmsprop_hyper(x, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum)
-    if g.shape != x.shape:
-        raise ValueError("rmsprop_step: g must have the same shape as x")
-    if s.shape != x.shape:
-        raise ValueError("rmsprop_step: s must have the same shape as x")
-    if _shape_differs(momentum_buffer, x):
-        raise ValueError("rmsprop_step: momentum_buffer must have the same shape as x")
-    if _shape_differs(grad_avg, x):
-        raise ValueError("rmsprop_step: grad_avg must have the same shape as x")
-    if momentum != 0 and momentum_buffer is None:
-        raise ValueError("rmsprop_step: momentum > 0 needs a momentum_buffer array")
-    if centered and grad_avg is None:
-        raise ValueError("rmsprop_step: centered=True needs a grad_avg array")
-    if grad_avg is not None and not centered:
-        raise ValueError("rmsprop_step: grad_avg is given but centered is False")
-    if _overlap(x, g) or _overlap(x, s) or _overlap(x, momentum_buffer) or _overlap(x, grad_avg):
-        raise ValueError("rmsprop_step: x shares memory with g, s or another state array")
-    if _overlap(s, g) or _overlap(s, momentum_buffer) or _overlap(s, grad_avg):
-        raise ValueError("rmsprop_step: s shares memory with g or another state array")
-    if _overlap(momentum_buffer, g) or _overlap(momentum_buffer, grad_avg):
-        raise ValueError("rmsprop_step: momentum_buffer shares memory with g or grad_avg")
-    if _overlap(grad_avg, g):
-        raise ValueError("rmsprop_step: grad_avg shares memory with g")
-    _update_flat(
-        _flat(x), _flat(g), _flat(s), _flat(momentum_buffer), _flat(grad_avg), h, parallel
+    h = _rmsprop_checks(
+        x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
+        momentum_buffer, centered, grad_avg,
+    )
+    _update_serial(
+        _flat(x), _flat(g), _flat(s), _flat(momentum_buffer), _flat(grad_avg), h
     )
 
 
-_adagrad_types = _validation.kernel_type_check(
-    "adagrad_step",
-    dict(x="inout", g="in", s="inout"),
-    reals=("lr", "eps", "weight_decay", "lr_decay"),
-    flags=("eps_in_sqrt", "maximize"),
-    ints=("step",),
-)
+@jit(type_check=_RMSPROP_ARGS.type_check)
+def _rmsprop_parallel(
+    x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum, momentum_buffer,
+    centered, grad_avg,
+):
+    h = _rmsprop_checks(
+        x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
+        momentum_buffer, centered, grad_avg,
+    )
+    _update_blocks(
+        _flat(x), _flat(g), _flat(s), _flat(momentum_buffer), _flat(grad_avg), h
+    )
 
 
 def adagrad_step(
@@ -748,10 +343,17 @@ def adagrad_step(
     Raises
     ------
     TypeError
-        Non-array arguments, a dtype other than float32/float64, or mixed dtypes.
+        Non-array arguments, a dtype other than float32/float64, mixed dtypes, or a
+        hyperparameter or flag of the wrong type.
     ValueError
-        Different shapes or memory orders, non-contiguous or read-only arrays, arrays sharing
-        memory, or hyperparameters out of range. Nothing is modified when an error is raised.
+        Different shapes, numbers of dimensions or memory orders, non-contiguous or read-only
+        arrays, arrays sharing memory, or hyperparameters out of range. The message names the
+        argument and says what was got. Nothing is modified when an error is raised.
+
+    Notes
+    -----
+    As for :func:`rmsprop_step`: serial below :data:`PARALLEL_MIN_BYTES`, parallel above;
+    from ``@numba.njit`` code the type checks run at compile time.
 
     References
     ----------
@@ -770,33 +372,31 @@ def adagrad_step(
     >>> print(f"x1 {x[0]:f}, x2 {x[1]:f}")
     x1 -2.382563, x2 -0.158591
     """
+    kernel = _adagrad_parallel if _use_parallel(x) else _adagrad_serial
     try:
-        _adagrad_step(
-            x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step,
-            _threads.PARALLEL,
-        )
+        kernel(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
     except OverflowError:  # Numba's unboxing of an int beyond the compiled int type
         raise ValueError("adagrad_step: an integer argument is out of the 64-bit range") from None
 
 
-@jit(type_check=_adagrad_types)
-def _adagrad_step(
-    x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step, parallel
-):
-    h = _adagrad_hyper(x, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
-    if g.shape != x.shape:
-        raise ValueError("adagrad_step: g must have the same shape as x")
-    if s.shape != x.shape:
-        raise ValueError("adagrad_step: s must have the same shape as x")
-    if _overlap(x, g) or _overlap(x, s):
-        raise ValueError("adagrad_step: x shares memory with g or s")
-    if _overlap(s, g):
-        raise ValueError("adagrad_step: s shares memory with g")
-    _update_flat(_flat(x), _flat(g), _flat(s), None, None, h, parallel)
+@jit(type_check=_ADAGRAD_ARGS.type_check)
+def _adagrad_serial(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step):
+    h = _adagrad_checks(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
+    _update_serial(_flat(x), _flat(g), _flat(s), None, None, h)
 
 
-# The public kernels are Python functions (fast to call from Python); these overloads make the
-# same names callable, with the same defaults, from a user's own @numba.njit code.
+@jit(type_check=_ADAGRAD_ARGS.type_check)
+def _adagrad_parallel(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step):
+    h = _adagrad_checks(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
+    _update_blocks(_flat(x), _flat(g), _flat(s), None, None, h)
+
+
+# --------------------------------------------------------------------------------------------
+# The same names from a user's @numba.njit code. The typing function below runs when that code
+# is compiled: it applies the Python path's type checks to Numba's types (same messages), so a
+# wrong dtype or layout fails the compilation instead of being converted silently. Scalars are
+# passed on as float64/bool, so every call shares one compiled kernel per array type.
+# --------------------------------------------------------------------------------------------
 
 
 @overload(rmsprop_step, jit_options=dict(error_model="numpy"))
@@ -804,14 +404,25 @@ def _rmsprop_step_jit(
     x, g, s, lr, gamma, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False,
     momentum=0.0, momentum_buffer=None, centered=False, grad_avg=None,
 ):
+    _RMSPROP_ARGS.check(dict(
+        x=x, g=g, s=s, lr=lr, gamma=gamma, eps=eps, eps_in_sqrt=eps_in_sqrt,
+        weight_decay=weight_decay, maximize=maximize, momentum=momentum,
+        momentum_buffer=momentum_buffer, centered=centered, grad_avg=grad_avg,
+    ))
+
     def impl(
         x, g, s, lr, gamma, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False,
         momentum=0.0, momentum_buffer=None, centered=False, grad_avg=None,
     ):
-        _rmsprop_step(
-            x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
-            momentum_buffer, centered, grad_avg, True,
+        args = (
+            x, g, s, float(lr), float(gamma), float(eps), bool(eps_in_sqrt),
+            float(weight_decay), bool(maximize), float(momentum), momentum_buffer,
+            bool(centered), grad_avg,
         )
+        if x.nbytes >= PARALLEL_MIN_BYTES and _threads.parallel_ok():
+            _rmsprop_parallel(*args)
+        else:
+            _rmsprop_serial(*args)
 
     return impl
 
@@ -820,12 +431,22 @@ def _rmsprop_step_jit(
 def _adagrad_step_jit(
     x, g, s, lr, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False, lr_decay=0.0, step=1,
 ):
+    _ADAGRAD_ARGS.check(dict(
+        x=x, g=g, s=s, lr=lr, eps=eps, eps_in_sqrt=eps_in_sqrt, weight_decay=weight_decay,
+        maximize=maximize, lr_decay=lr_decay, step=step,
+    ))
+
     def impl(
         x, g, s, lr, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False, lr_decay=0.0,
         step=1,
     ):
-        _adagrad_step(
-            x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step, True
+        args = (
+            x, g, s, float(lr), float(eps), bool(eps_in_sqrt), float(weight_decay),
+            bool(maximize), float(lr_decay), np.int64(step),
         )
+        if x.nbytes >= PARALLEL_MIN_BYTES and _threads.parallel_ok():
+            _adagrad_parallel(*args)
+        else:
+            _adagrad_serial(*args)
 
     return impl

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from . import _checkpoint, _threads, _validation, kernels
+from . import _checkpoint, _loops, _threads, _validation
 
 #: The ``nonfinite`` policies of the optimizers (what a step does with NaN/inf gradients).
 NONFINITE_POLICIES = ("propagate", "raise", "skip")
@@ -41,15 +41,15 @@ class _Group:
         }
         first, bufs, avgs = (list(self.state.values()) + [None, None])[:3]
         # Addresses of params, grads (filled in by every step), state; sizes (see kernels).
-        self.table = kernels.address_table(self.params, first, bufs, avgs)
-        self.segments, self.tasks = kernels.task_table([p.size for p in self.params])
+        self.table = _loops.address_table(self.params, first, bufs, avgs)
+        self.segments, self.tasks = _loops.task_table([p.size for p in self.params])
         self.like = np.empty(0, self.params[0].dtype)  # tells the kernels the dtype
         # The table rows of the state that is on, None for the rest: the kernels specialise on it.
         self.rows = (
-            None if bufs is None else kernels._BUFS, None if avgs is None else kernels._AVGS
+            None if bufs is None else _loops._BUFS, None if avgs is None else _loops._AVGS
         )
-        # Large groups take the parallel loop.
-        self.parallel = sum(p.nbytes for p in self.params) >= kernels.PARALLEL_MIN_BYTES
+        # Large groups take the parallel loops (small ones never compile them).
+        self.parallel = sum(p.nbytes for p in self.params) >= _loops.PARALLEL_MIN_BYTES
         # Work array of the parallel NaN/inf scan (nonfinite="raise"/"skip").
         self.counts = np.zeros(len(self.params), np.int64)
 
@@ -99,7 +99,7 @@ class _Optimizer:
             self.params = self._device.params
             self._state = self._device.upload_state(self._state)
             return
-        self._spans = kernels.memory_spans(self.params)
+        self._spans = _loops.memory_spans(self.params)
         kinds = {}
         for i, p in enumerate(self.params):
             kinds.setdefault(p.dtype, []).append(i)
@@ -326,7 +326,7 @@ class _Optimizer:
 
     def _set_grads(self, grp, grads):
         """Check the gradients of a group and record their addresses for its kernel."""
-        table, spans, set_grad = grp.table, self._spans, kernels._set_grad
+        table, spans, set_grad = grp.table, self._spans, _loops._set_grad
         for k, i, p in grp.columns:  # (column of the table, index in grads, parameter)
             g = grads[i]
             if set_grad(table, k, g, p, spans):
@@ -346,14 +346,12 @@ class _Optimizer:
         seen = [(type(v), v) for v in hyper.values()]  # NaN never equals itself: re-checked
         if seen != getattr(self, "_hyper_checked", None):
             self._check_hyperparams(hyper)
-            flags = ("eps_in_sqrt", "maximize", "centered")
-            _validation.check_scalars(self._name, hyper, [k for k in hyper if k not in flags])
+            self._step_args.check(dict(hyper, like=self._groups[0].like, step=1))
             self._hyper_checked = seen
         for grp in self._groups:
-            bad = kernels._first_nonfinite(
-                grp.table, grp.segments, grp.tasks, grp.like, grp.counts,
-                grp.parallel and _threads.PARALLEL,
-            )
+            scan = (_loops._first_nonfinite_parallel if grp.parallel and _threads.PARALLEL
+                    else _loops._first_nonfinite_serial)
+            bad = scan(grp.table, grp.segments, grp.tasks, grp.like, grp.counts)
             if bad >= 0:
                 i = grp.indices[bad]
                 if self._nonfinite == "raise":
@@ -517,6 +515,7 @@ class RMSProp(_Optimizer):
     """
 
     _name = "RMSProp"
+    _step_args = _loops.RMSPROP_STEP_ARGS
     _state_names = ("square_avg", "momentum_buffer", "grad_avg")
     _hyperparam_names = (
         "lr", "gamma", "eps", "eps_in_sqrt", "momentum", "centered", "weight_decay", "maximize",
@@ -550,7 +549,7 @@ class RMSProp(_Optimizer):
     def _check_hyperparams(self, h):
         n = self._name
         _validation.check_range(f"{n}: lr", h["lr"])
-        _validation.check_range(f"{n}: gamma", h["gamma"], 0.0, 1.0, high_open=True)
+        _validation.check_range(f"{n}: gamma", h["gamma"], "unit")
         _validation.check_range(f"{n}: eps", h["eps"])
         _validation.check_range(f"{n}: momentum", h["momentum"])
         _validation.check_range(f"{n}: weight_decay", h["weight_decay"])
@@ -571,10 +570,11 @@ class RMSProp(_Optimizer):
 
     def _step_group(self, grp, t):
         bufs, avgs = grp.rows
-        kernels._rmsprop_group(
-            grp.table, grp.segments, grp.tasks, grp.like, bufs, avgs,
-            grp.parallel and _threads.PARALLEL, self.lr, self.gamma, self.eps, self.eps_in_sqrt,
-            self.weight_decay, self.maximize, self.momentum,
+        kernel = (_loops._rmsprop_group_parallel if grp.parallel and _threads.PARALLEL
+                  else _loops._rmsprop_group_serial)
+        kernel(
+            grp.table, grp.segments, grp.tasks, grp.like, bufs, avgs, self.lr, self.gamma,
+            self.eps, self.eps_in_sqrt, self.weight_decay, self.maximize, self.momentum,
         )
 
 
@@ -667,6 +667,7 @@ class AdaGrad(_Optimizer):
     """
 
     _name = "AdaGrad"
+    _step_args = _loops.ADAGRAD_STEP_ARGS
     _state_names = ("sum",)
     _hyperparam_names = (
         "lr", "eps", "eps_in_sqrt", "initial_accumulator_value", "lr_decay", "weight_decay",
@@ -696,10 +697,11 @@ class AdaGrad(_Optimizer):
         return {"sum": [np.full_like(p, self.initial_accumulator_value) for p in self.params]}
 
     def _step_group(self, grp, t):
-        kernels._adagrad_group(
-            grp.table, grp.segments, grp.tasks, grp.like, grp.parallel and _threads.PARALLEL,
-            self.lr, self.eps, self.eps_in_sqrt, self.weight_decay, self.maximize,
-            self.lr_decay, t,
+        kernel = (_loops._adagrad_group_parallel if grp.parallel and _threads.PARALLEL
+                  else _loops._adagrad_group_serial)
+        kernel(
+            grp.table, grp.segments, grp.tasks, grp.like, self.lr, self.eps, self.eps_in_sqrt,
+            self.weight_decay, self.maximize, self.lr_decay, t,
         )
 
 

@@ -146,7 +146,7 @@ def test_kernels_work_inside_user_njit_functions_with_keywords():
 
 def test_value_errors_are_raised_from_njit_code_too():
     x, s, buf = np.array([-5.0, -2.0]), np.zeros(3), np.zeros(2)
-    with pytest.raises(ValueError, match="s must have the same shape as x"):
+    with pytest.raises(ValueError, match=r"rmsprop_step: s has shape \(3,\) but x has shape \(2,\)"):
         _user_loop(x, s, buf, 1)
 
 
@@ -161,8 +161,8 @@ def _arrays(n=4, dtype=np.float64):
 
 BAD_RMSPROP_CALLS = [
     # (description, build(x, g, s, buf, gavg) -> (args, kwargs), exception, message)
-    ("g wrong shape", lambda x, g, s, b, a: ((x, g[:3], s, 0.1, 0.9, 1e-6), {}), ValueError, "g must have the same shape"),
-    ("s wrong shape", lambda x, g, s, b, a: ((x, g, np.zeros(5), 0.1, 0.9, 1e-6), {}), ValueError, "s must have the same shape"),
+    ("g wrong shape", lambda x, g, s, b, a: ((x, g[:3], s, 0.1, 0.9, 1e-6), {}), ValueError, r"g has shape \(3,\) but x has shape \(4,\)"),
+    ("s wrong shape", lambda x, g, s, b, a: ((x, g, np.zeros(5), 0.1, 0.9, 1e-6), {}), ValueError, r"s has shape \(5,\) but x has shape \(4,\)"),
     ("g other ndim", lambda x, g, s, b, a: ((x, g.reshape(2, 2), s, 0.1, 0.9, 1e-6), {}), ValueError, "g has shape"),
     ("g float32", lambda x, g, s, b, a: ((x, g.astype(np.float32), s, 0.1, 0.9, 1e-6), {}), TypeError, "g has dtype float32"),
     ("x int", lambda x, g, s, b, a: ((np.ones(4, np.int64), g, s, 0.1, 0.9, 1e-6), {}), TypeError, "x must have dtype"),

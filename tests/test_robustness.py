@@ -588,7 +588,7 @@ def test_a_second_cached_specialization_loads_without_crashing(tmp_path):
     """.format(n=BIG)
     for lr in ("1.0", "1", "1"):
         run_child(code.replace("LR", lr), env=env)
-        assert any(tmp_path.glob("cache/**/*rmsprop_step*.nbc"))
+        assert any(tmp_path.glob("cache/**/*_rmsprop_parallel*.nbc"))
 
 
 # --------------------------------------------------------------------------------------------

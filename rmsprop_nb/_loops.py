@@ -1,0 +1,410 @@
+"""The loops: every element of one flat array, or of many arrays found by address.
+
+Nothing here checks arguments (``kernels.py`` and the optimizers do, before calling in) and
+nothing here writes an update (``_math.py`` does). What is here is the access pattern:
+
+* one array: :func:`_update_serial`, and :func:`_update_blocks`, the same over blocks shared
+  among Numba's threads;
+* many arrays (the optimizers): an int64 *address table* per dtype and group, cut into tasks of
+  about equal size; :func:`_update_segments` walks them serially, :func:`_update_tasks` in
+  parallel; and the optimizers' compiled entry points over them (``_rmsprop_group_*``,
+  ``_adagrad_group_*``, :func:`_set_grad`, :func:`_first_nonfinite`).
+
+Serial and parallel loops are separate functions all the way up to the entry points, so that a
+program that only ever updates small arrays never compiles (nor loads) a parallel region: that
+is most of a first call's compile time, and it keeps such a program fork-safe.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import carray, config, prange, types
+from numba.extending import intrinsic, overload
+from numba.np.ufunc.parallel import _iget_num_threads
+
+from . import _validation
+from ._jit import jit
+from ._math import AdaGradHyper, _adagrad_hyper, _adagrad_update, _rmsprop_hyper, _rmsprop_update
+
+#: Arrays of at least this many bytes are updated by the parallel (``prange``) loop, smaller
+#: ones by the serial loop: below it, waking the thread pool costs more than it saves.
+#: Measured with ``benchmarks/run.py`` (its ``threshold`` suite) on a 2-core AMD EPYC: idle,
+#: the parallel loop won from 48 KiB (float32) and 32 KiB (float64) up, by 1.2-1.5x at
+#: 64-96 KiB; with other processes running, the crossover moved to 96-128 KiB.
+PARALLEL_MIN_BYTES = 1 << 17
+
+# Elements per task of the parallel loops: large enough to amortise the task, small enough to
+# balance two threads over the many-arrays case.
+_BLOCK = 1 << 14
+
+_rmsprop_update_cpu = jit(_rmsprop_update)
+_adagrad_update_cpu = jit(_adagrad_update)
+
+
+# --------------------------------------------------------------------------------------------
+# Compile-time helpers: optional (None) state and any memory order.
+# --------------------------------------------------------------------------------------------
+
+
+def _is_none(t):
+    return isinstance(t, (types.NoneType, types.Omitted))
+
+
+def _flat(a):
+    """A 1-D view of a contiguous array in memory order (``None`` stays ``None``)."""
+
+
+@overload(_flat, jit_options=dict(error_model="numpy"))
+def _flat_impl(a):
+    if _is_none(a):
+        return lambda a: None
+    if a.layout == "F":  # the transpose of a Fortran array is a C array over the same memory
+        return lambda a: a.T.reshape(a.size)
+    return lambda a: a.reshape(a.size)
+
+
+def _slice(a, lo, hi):
+    """``a[lo:hi]``, or ``None`` when ``a`` is ``None``."""
+
+
+@overload(_slice)
+def _slice_impl(a, lo, hi):
+    if _is_none(a):
+        return lambda a, lo, hi: None
+    return lambda a, lo, hi: a[lo:hi]
+
+
+def _update_element(x, g, s, buf, gavg, h, use_momentum, centered):
+    """Dispatch on the hyperparameter type: one generic loop serves both algorithms."""
+
+
+@overload(_update_element, jit_options=dict(error_model="numpy"))
+def _update_element_impl(x, g, s, buf, gavg, h, use_momentum, centered):
+    if getattr(h, "instance_class", None) is AdaGradHyper:
+
+        def adagrad(x, g, s, buf, gavg, h, use_momentum, centered):
+            x, s = _adagrad_update_cpu(x, g, s, h)
+            return x, s, buf, gavg
+
+        return adagrad
+    return lambda x, g, s, buf, gavg, h, use_momentum, centered: _rmsprop_update_cpu(
+        x, g, s, buf, gavg, h, use_momentum, centered
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# One flat array (1-D, contiguous, already checked).
+# --------------------------------------------------------------------------------------------
+
+
+@jit
+def _update_serial(x, g, s, buf, gavg, h):
+    """Update every element in place, serially (LLVM vectorises this loop)."""
+    for i in range(x.size):
+        b = h.zero if buf is None else buf[i]
+        a = h.zero if gavg is None else gavg[i]
+        xi, si, b, a = _update_element(
+            x[i], g[i], s[i], b, a, h, buf is not None, gavg is not None
+        )
+        x[i] = xi
+        s[i] = si
+        if buf is not None:
+            buf[i] = b
+        if gavg is not None:
+            gavg[i] = a
+
+
+# The parallel loops hand each task *slices* of the arrays: an inner loop over
+# range(lo, hi) of the full arrays is not vectorised inside a prange body (8x slower here).
+
+
+@jit(parallel=True)
+def _update_blocks(x, g, s, buf, gavg, h):
+    """Update every element in place, blocks shared among Numba's threads."""
+    n = x.size
+    # prange gives each thread an equal count of blocks, so the blocks are made equal too (a
+    # multiple of 16 elements each, about _BLOCK) and their count a multiple of the thread
+    # count: with fixed _BLOCK-long blocks, 10^5 float32 made 7 blocks, 4 on one thread.
+    # (numba.get_num_threads() would make this function uncacheable; this intrinsic, which
+    # parfors use too, calls the threading layer by symbol name.)
+    threads = _iget_num_threads()
+    count = max(1, (n + _BLOCK * threads - 1) // (_BLOCK * threads)) * threads
+    size = ((n + count - 1) // count + 15) // 16 * 16
+    for k in prange(count):
+        lo = min(k * size, n)
+        hi = min(lo + size, n)
+        _update_serial(
+            x[lo:hi], g[lo:hi], s[lo:hi], _slice(buf, lo, hi), _slice(gavg, lo, hi), h
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Many arrays (the optimizers). Each array is found by its address in an int64 table: the
+# compiled code then depends on the dtype only, not on how many arrays there are (a tuple of
+# N arrays in a signature is compiled anew for every N: 100 s for 200 arrays here).
+# --------------------------------------------------------------------------------------------
+
+# Rows of an optimizer group's address table (one column per array, see address_table).
+_PARAMS, _GRADS, _STATE, _BUFS, _AVGS, _SIZES = range(6)
+
+
+@intrinsic
+def _pointer(typingctx, address, like):
+    """The integer ``address`` as a pointer to elements of ``like``'s dtype."""
+    ptr = types.CPointer(like.dtype)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+    return ptr(address, like), codegen
+
+
+def _view(table, row, t, like):
+    """Array ``t`` of ``row`` of an address table, 1-D, of ``like``'s dtype (``None`` when
+    ``row`` is ``None``). The memory is owned elsewhere: by the optimizer (its parameters and
+    state) or by the caller of the step (its gradients)."""
+
+
+@overload(_view)
+def _view_impl(table, row, t, like):
+    if _is_none(row):
+        return lambda table, row, t, like: None
+    return lambda table, row, t, like: carray(
+        _pointer(table[row, t], like), table[_SIZES, t]
+    )
+
+
+@jit
+def _update_segment(table, bufs, avgs, segments, r, like, h):
+    """Update segments[r] = (array index, start, stop); ``bufs``/``avgs``: the rows of the
+    momentum buffers and gradient averages, or ``None``."""
+    t, lo, hi = segments[r, 0], segments[r, 1], segments[r, 2]
+    _update_serial(
+        _view(table, _PARAMS, t, like)[lo:hi], _view(table, _GRADS, t, like)[lo:hi],
+        _view(table, _STATE, t, like)[lo:hi], _slice(_view(table, bufs, t, like), lo, hi),
+        _slice(_view(table, avgs, t, like), lo, hi), h,
+    )
+
+
+@jit
+def _update_segments(table, bufs, avgs, segments, like, h):
+    """Update every segment, serially."""
+    for r in range(segments.shape[0]):
+        _update_segment(table, bufs, avgs, segments, r, like, h)
+
+
+@jit(parallel=True)
+def _update_tasks(table, bufs, avgs, segments, tasks, like, h):
+    """Update every segment; task k (segments tasks[k] to tasks[k + 1]) holds about _BLOCK
+    elements, and there is a multiple of the thread count of tasks (see :func:`task_table`)."""
+    for k in prange(tasks.size - 1):
+        for r in range(tasks[k], tasks[k + 1]):
+            _update_segment(table, bufs, avgs, segments, r, like, h)
+
+
+def address_table(params, state, bufs=None, avgs=None):
+    """The int64 table of an optimizer group: the addresses of the parameters, of their
+    gradients (filled in by :func:`_set_grad` at every step), of their state arrays (zeros for
+    ``None``), and the sizes. The caller keeps the arrays alive as long as the table."""
+
+    def row(arrays):
+        if arrays is None:
+            return [0] * len(params)
+        return [a.__array_interface__["data"][0] for a in arrays]
+
+    grads = [0] * len(params)
+    rows = [row(params), grads, row(state), row(bufs), row(avgs), [p.size for p in params]]
+    return np.array(rows, np.int64).reshape(6, len(params))
+
+
+def task_table(sizes, threads=config.NUMBA_NUM_THREADS):
+    """Cut arrays of the given sizes into ``segments`` (rows: array index, start, stop) and
+    group them into tasks of about _BLOCK elements, as many per thread: task k is segments
+    ``tasks[k]`` to ``tasks[k + 1]``. Tiny arrays share a task; large ones span several."""
+    total = int(sum(sizes))
+    count = max(1, -(-total // (_BLOCK * threads))) * threads
+    per = max(1, -(-total // count))
+    segments, tasks, room = [], [0], per
+    for t, n in enumerate(sizes):
+        lo = 0
+        while lo < n:
+            take = min(n - lo, room)
+            segments.append((t, lo, lo + take))
+            lo += take
+            room -= take
+            if room == 0:
+                tasks.append(len(segments))
+                room = per
+    if tasks[-1] != len(segments):
+        tasks.append(len(segments))
+    return np.array(segments, np.int64).reshape(-1, 3), np.array(tasks, np.int64)
+
+
+@jit
+def _overlaps_spans(a, spans):
+    """True when ``a`` shares memory with a row of ``spans``: sorted, disjoint [start, end)
+    byte ranges (the optimizer's parameters, see :func:`memory_spans`). O(log n)."""
+    if a.size == 0 or spans.shape[1] == 0:
+        return False
+    p = np.int64(a.ctypes.data)
+    k = np.searchsorted(spans[0], p + a.nbytes) - 1  # the last range starting before a ends
+    return k >= 0 and spans[1, k] > p
+
+
+def memory_spans(arrays):
+    """The sorted [start, end) byte ranges of non-empty, disjoint contiguous arrays, as the
+    2-row int64 table :func:`_overlaps_spans` searches."""
+    rows = sorted((a.__array_interface__["data"][0], a.nbytes) for a in arrays if a.size)
+    return np.array([[p for p, _ in rows], [p + n for p, n in rows]], dtype=np.int64).reshape(2, -1)
+
+
+def _grad_type_check(fn):
+    """Type check of :func:`_set_grad`: the gradient must match its parameter."""
+
+    def check(table, t, g, p, spans):
+        _validation.check_array(f"grads[{t}]", g, like=p, like_name=f"params[{t}]",
+                                writeable=False)
+
+    return check
+
+
+@jit(type_check=_grad_type_check)
+def _set_grad(table, t, g, p, spans):
+    """Record where the gradient ``g`` of parameter ``p`` is: ``table[_GRADS, t]``. Returns 0, or
+    1 when its shape differs from p's, 2 when it shares memory with any parameter (``spans``:
+    all of the optimizer's), and then records nothing. The optimizer checks every gradient so
+    before any update: a bad gradient changes nothing (a gradient aliasing a parameter would
+    be read after that parameter was updated)."""
+    if g.shape != p.shape:
+        return 1
+    if _overlaps_spans(g, spans):
+        return 2
+    table[_GRADS, t] = np.int64(g.ctypes.data)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# The optimizers' steps over one group: hyperparameters checked, then the serial or the
+# parallel walk. The optimizer picks the entry point by the group's size.
+# --------------------------------------------------------------------------------------------
+
+
+# The types of a group step's hyperparameters: an optimizer's attributes may be reassigned
+# between steps (e.g. ``opt.lr = "0.1"``), and then reach a new specialization.
+RMSPROP_STEP_ARGS = _validation.KernelArgs(
+    "RMSProp.step", {"like": "in"}, ("lr", "gamma", "eps", "weight_decay", "momentum"),
+    ("eps_in_sqrt", "maximize"),
+)
+ADAGRAD_STEP_ARGS = _validation.KernelArgs(
+    "AdaGrad.step", {"like": "in"}, ("lr", "eps", "weight_decay", "lr_decay"),
+    ("eps_in_sqrt", "maximize"), ("step",),
+)
+_RMSPROP_SCALARS = RMSPROP_STEP_ARGS.type_check
+_ADAGRAD_SCALARS = ADAGRAD_STEP_ARGS.type_check
+
+
+@jit
+def _rmsprop_group_hyper(like, bufs, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize,
+                         momentum):
+    if momentum != 0 and bufs is None:
+        raise ValueError("RMSProp.step: momentum cannot be switched on after construction")
+    return _rmsprop_hyper(
+        "RMSProp.step", like, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
+    )
+
+
+@jit(type_check=_RMSPROP_SCALARS)
+def _rmsprop_group_serial(
+    table, segments, tasks, like, bufs, avgs,
+    lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
+):
+    """One RMSProp step over the arrays of one dtype of an optimizer (its hot path): the
+    tables of :func:`address_table` and :func:`task_table`, ``like`` an array of their dtype,
+    ``bufs``/``avgs`` the table rows of the momentum buffers and gradient averages, or None."""
+    h = _rmsprop_group_hyper(
+        like, bufs, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
+    )
+    _update_segments(table, bufs, avgs, segments, like, h)
+
+
+@jit(type_check=_RMSPROP_SCALARS)
+def _rmsprop_group_parallel(
+    table, segments, tasks, like, bufs, avgs,
+    lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
+):
+    """:func:`_rmsprop_group_serial`, the tasks shared among Numba's threads."""
+    h = _rmsprop_group_hyper(
+        like, bufs, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
+    )
+    _update_tasks(table, bufs, avgs, segments, tasks, like, h)
+
+
+@jit(type_check=_ADAGRAD_SCALARS)
+def _adagrad_group_serial(
+    table, segments, tasks, like, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step,
+):
+    """One AdaGrad step over the arrays of one dtype; as :func:`_rmsprop_group_serial`."""
+    h = _adagrad_hyper(
+        "AdaGrad.step", like, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
+    )
+    _update_segments(table, None, None, segments, like, h)
+
+
+@jit(type_check=_ADAGRAD_SCALARS)
+def _adagrad_group_parallel(
+    table, segments, tasks, like, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step,
+):
+    """:func:`_adagrad_group_serial`, the tasks shared among Numba's threads."""
+    h = _adagrad_hyper(
+        "AdaGrad.step", like, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
+    )
+    _update_tasks(table, None, None, segments, tasks, like, h)
+
+
+# --------------------------------------------------------------------------------------------
+# The optimizers' nonfinite="raise"/"skip" policies: a read-only scan before any update.
+# --------------------------------------------------------------------------------------------
+
+
+@jit
+def _count_nonfinite(g):
+    """Number of NaN/inf elements of a flat array. v - v is NaN exactly for NaN and inf, and
+    an integer count (unlike a float sum or an early exit) is a loop LLVM vectorises."""
+    n = 0
+    for i in range(g.size):
+        d = g[i] - g[i]
+        n += d != d
+    return n
+
+
+@jit
+def _first_nonfinite_serial(table, segments, tasks, like, counts):
+    """Index of the first gradient of an address table holding NaN or inf, else -1."""
+    for t in range(counts.size):
+        if _count_nonfinite(_view(table, _GRADS, t, like)):
+            return t
+    return -1
+
+
+@jit(parallel=True)
+def _count_nonfinite_tasks(table, segments, tasks, like, counts):
+    """counts[t] += number of NaN/inf elements of gradient t, tasks spread over the threads.
+    (The caller zeroes counts: here that would be a second parallel region.)"""
+    for k in prange(tasks.size - 1):
+        for r in range(tasks[k], tasks[k + 1]):
+            t, lo, hi = segments[r, 0], segments[r, 1], segments[r, 2]
+            c = _count_nonfinite(_view(table, _GRADS, t, like)[lo:hi])
+            if c:
+                counts[t] += c  # a race between blocks of one array only ever adds to a nonzero
+
+
+@jit
+def _first_nonfinite_parallel(table, segments, tasks, like, counts):
+    """:func:`_first_nonfinite_serial`, the scan shared among Numba's threads; ``counts`` is
+    an int64 work array (one per gradient)."""
+    counts[:] = 0
+    _count_nonfinite_tasks(table, segments, tasks, like, counts)
+    for t in range(counts.size):
+        if counts[t]:
+            return t
+    return -1

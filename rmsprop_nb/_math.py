@@ -1,0 +1,165 @@
+r"""The math, once: the per-element updates and their hyperparameters.
+
+:func:`_rmsprop_update` and :func:`_adagrad_update` are plain Python functions of scalars.
+Numba compiles them for the CPU (the loops of ``_loops.py``) and ``rmsprop_nb.cuda`` compiles
+the very same functions as CUDA device functions; nothing else in the package writes an update.
+
+Their hyperparameters travel as one namedtuple, already cast to the arrays' dtype by
+:func:`_rmsprop_hyper` / :func:`_adagrad_hyper`, which also check the ranges. Derived constants
+(``1 - gamma``, ``eps`` split into an inside and an outside part) are computed once per call in
+float64 and rounded once, as PyTorch does with its Python-float scalars; a float32 update then
+computes in float32 only (a Python float literal inside the loop would make it float64).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+from numba import types
+from numba.extending import lower_builtin, type_callable
+
+from ._jit import jit
+from ._validation import OutOfRange
+
+RMSPropHyper = namedtuple(
+    "RMSPropHyper",
+    "lr gamma one_minus_gamma lerp_keep lerp_low eps_in eps_out weight_decay momentum "
+    "maximize zero",
+)
+AdaGradHyper = namedtuple("AdaGradHyper", "lr eps_in eps_out weight_decay maximize zero")
+
+
+def _same_dtype(x, g, s, h):
+    """Nothing at run time; at compile time, a TypeError unless ``x``, ``g``, ``s`` and the
+    hyperparameters are all of one float dtype (a float64 ``g`` would silently make a float32
+    update float64). In CUDA's simulator, which runs Python, it checks the values' dtypes."""
+    want = getattr(h.zero, "dtype", None)
+    for name, v in (("x", x), ("g", g), ("s", s)):
+        got = getattr(v, "dtype", None)
+        if want is not None and got is not None and got != want:
+            raise TypeError(_dtype_message(name, got, want))
+
+
+def _dtype_message(name, got, want):
+    return (
+        f"{name} is {got} but the hyperparameters are {want}: an update computes in one dtype "
+        "(cast the value, or build the hyperparameters for its dtype)"
+    )
+
+
+# Typed and lowered directly (not an @overload, whose implementation numba-cuda compiles as a
+# separate device function, which needs a GPU even for compile_ptx).
+@type_callable(_same_dtype)
+def _same_dtype_typer(context):
+    def typer(x, g, s, h):
+        want = h[len(h) - 1]  # h.zero: the hyperparameters' dtype
+        for name, t in (("x", x), ("g", g), ("s", s)):
+            if types.unliteral(t) != want:
+                raise TypeError(_dtype_message(name, types.unliteral(t), want))
+        return types.none
+
+    return typer
+
+
+@lower_builtin(_same_dtype, types.Any, types.Any, types.Any, types.Any)
+def _same_dtype_lowering(context, builder, sig, args):
+    return context.get_dummy_value()
+
+
+def _rmsprop_update(x, g, s, buf, gavg, h, use_momentum, centered):
+    r"""One element of RMSProp; returns the new ``(x, s, buf, gavg)``.
+
+    .. math:: s \leftarrow \gamma s + (1-\gamma) g^2,\quad
+              x \leftarrow x - \eta\, g / (\sqrt{s + \epsilon_{in}} + \epsilon_{out})
+    """
+    _same_dtype(x, g, s, h)
+    if h.maximize:
+        g = -g
+    if h.weight_decay != h.zero:
+        g = g + h.weight_decay * x
+    s = h.gamma * s + h.one_minus_gamma * g * g
+    v = s
+    if centered:
+        # gavg + (1 - gamma)(g - gavg), in torch.lerp's two-sided form (exact at both ends)
+        if h.lerp_low:
+            gavg = gavg + h.one_minus_gamma * (g - gavg)
+        else:
+            gavg = g - (g - gavg) * h.lerp_keep
+        v = s - gavg * gavg
+        if v < h.zero:  # round-off only (s >= gavg^2 in exact arithmetic); NaN passes through
+            v = h.zero
+    # One of eps_in/eps_out is zero, so this is sqrt(v + eps) or sqrt(v) + eps without a branch
+    # (adding an exact zero changes nothing).
+    d = math.sqrt(v + h.eps_in) + h.eps_out
+    if use_momentum:
+        buf = h.momentum * buf + g / d
+        x = x - h.lr * buf
+    else:
+        x = x - h.lr * g / d
+    return x, s, buf, gavg
+
+
+def _adagrad_update(x, g, s, h):
+    r"""One element of AdaGrad; returns the new ``(x, s)``.
+
+    .. math:: s \leftarrow s + g^2,\quad
+              x \leftarrow x - \eta_t\, g / (\sqrt{s + \epsilon_{in}} + \epsilon_{out})
+    """
+    _same_dtype(x, g, s, h)
+    if h.maximize:
+        g = -g
+    if h.weight_decay != h.zero:
+        g = g + h.weight_decay * x
+    s = s + g * g
+    d = math.sqrt(s + h.eps_in) + h.eps_out
+    x = x - h.lr * g / d
+    return x, s
+
+
+# --------------------------------------------------------------------------------------------
+# Hyperparameters: checked (OutOfRange, a ValueError that says what was got) and cast to the
+# dtype of ``x``. ``where`` names the caller in the message ("rmsprop_step", "RMSProp.step").
+# --------------------------------------------------------------------------------------------
+
+NONNEGATIVE = "a finite number >= 0"
+UNIT = "in [0, 1)"
+
+
+@jit
+def _nonnegative(where, name, v):
+    if not (v >= 0 and v < math.inf):
+        raise OutOfRange(where, name, v, NONNEGATIVE)
+
+
+@jit
+def _rmsprop_hyper(where, x, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum):
+    _nonnegative(where, "lr", lr)
+    if not (gamma >= 0 and gamma < 1):
+        raise OutOfRange(where, "gamma", gamma, UNIT)
+    _nonnegative(where, "eps", eps)
+    _nonnegative(where, "weight_decay", weight_decay)
+    _nonnegative(where, "momentum", momentum)
+    t = x.dtype.type
+    w = t(1.0 - gamma)  # PyTorch rounds 1 - alpha (a Python float) once to the tensor dtype
+    return RMSPropHyper(
+        t(lr), t(gamma), w, t(1.0 - float(w)), float(w) < 0.5,
+        t(eps) if eps_in_sqrt else t(0), t(0) if eps_in_sqrt else t(eps),
+        t(weight_decay), t(momentum), bool(maximize), t(0),
+    )
+
+
+@jit
+def _adagrad_hyper(where, x, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step):
+    _nonnegative(where, "lr", lr)
+    _nonnegative(where, "eps", eps)
+    _nonnegative(where, "weight_decay", weight_decay)
+    _nonnegative(where, "lr_decay", lr_decay)
+    if step < 1:
+        raise OutOfRange(where, "step", step, ">= 1 (the first step is 1)")
+    t = x.dtype.type
+    clr = lr / (1.0 + (step - 1) * lr_decay)  # in float64, then rounded once, as PyTorch
+    return AdaGradHyper(
+        t(clr), t(eps) if eps_in_sqrt else t(0), t(0) if eps_in_sqrt else t(eps),
+        t(weight_decay), bool(maximize), t(0),
+    )
