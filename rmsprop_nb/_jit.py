@@ -69,16 +69,20 @@ def _enable_cache(dispatcher):
         )
 
 
-def jit(fn=None, *, parallel=False, type_check=None):
+def jit(fn=None, *, parallel=False, type_check=None, inline=False):
     """Compile ``fn`` with the package's Numba options (usable as ``@jit`` or ``@jit(...)``).
 
     ``type_check`` is a factory ``f -> check``; ``check(*args)`` runs in Python before each new
     specialization is compiled and raises ``TypeError``/``ValueError`` for argument types the
-    function does not accept.
+    function does not accept. ``inline=True`` inlines ``fn`` into its callers when they are
+    compiled (no library of its own to optimise and link: faster first compiles for small
+    helpers called in one or two places).
     """
 
     def wrap(f):
         options = dict(_OPTIONS, parallel=parallel)
+        if inline:
+            options["inline"] = "always"
         dispatcher = _CheckedDispatcher(py_func=f, locals={}, targetoptions=options)
         dispatcher._type_check = None if type_check is None else type_check(f)
         _enable_cache(dispatcher)

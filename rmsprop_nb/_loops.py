@@ -37,8 +37,8 @@ PARALLEL_MIN_BYTES = 1 << 17
 # balance two threads over the many-arrays case.
 _BLOCK = 1 << 14
 
-_rmsprop_update_cpu = jit(_rmsprop_update)
-_adagrad_update_cpu = jit(_adagrad_update)
+_rmsprop_update_cpu = jit(_rmsprop_update, inline=True)
+_adagrad_update_cpu = jit(_adagrad_update, inline=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def _view_impl(table, row, t, like):
     )
 
 
-@jit
+@jit(inline=True)
 def _update_segment(table, bufs, avgs, segments, r, like, h):
     """Update segments[r] = (array index, start, stop); ``bufs``/``avgs``: the rows of the
     momentum buffers and gradient averages, or ``None``."""
@@ -186,7 +186,7 @@ def _update_segment(table, bufs, avgs, segments, r, like, h):
     )
 
 
-@jit
+@jit(inline=True)
 def _update_segments(table, bufs, avgs, segments, like, h):
     """Update every segment, serially."""
     for r in range(segments.shape[0]):
@@ -240,15 +240,25 @@ def task_table(sizes, threads=config.NUMBA_NUM_THREADS):
     return np.array(segments, np.int64).reshape(-1, 3), np.array(tasks, np.int64)
 
 
-@jit
+@jit(inline=True)
 def _overlaps_spans(a, spans):
     """True when ``a`` shares memory with a row of ``spans``: sorted, disjoint [start, end)
     byte ranges (the optimizer's parameters, see :func:`memory_spans`). O(log n)."""
-    if a.size == 0 or spans.shape[1] == 0:
+    n = spans.shape[1]
+    if a.size == 0 or n == 0:
         return False
     p = np.int64(a.ctypes.data)
-    k = np.searchsorted(spans[0], p + a.nbytes) - 1  # the last range starting before a ends
-    return k >= 0 and spans[1, k] > p
+    end = p + a.nbytes
+    # The last range starting before a ends (a binary search: np.searchsorted would cost a
+    # quarter of a second of compilation on first use).
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if spans[0, mid] < end:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo > 0 and spans[1, lo - 1] > p
 
 
 def memory_spans(arrays):
@@ -303,7 +313,7 @@ _RMSPROP_SCALARS = RMSPROP_STEP_ARGS.type_check
 _ADAGRAD_SCALARS = ADAGRAD_STEP_ARGS.type_check
 
 
-@jit
+@jit(inline=True)
 def _rmsprop_group_hyper(like, bufs, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize,
                          momentum):
     if momentum != 0 and bufs is None:

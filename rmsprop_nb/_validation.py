@@ -164,6 +164,10 @@ def _describe_value(v):
     return Arg("other", name, None, None, None, None, v)
 
 
+# Numba's names for the types of Python scalars, as Python names them (messages match).
+_PYTHON_NAMES = {"float64": "float", "int64": "int", "complex128": "complex", "bool": "bool"}
+
+
 def _describe_type(t):
     from numba import types
 
@@ -181,11 +185,12 @@ def _describe_type(t):
         return Arg("none", "None", None, None, None, None, None)
     if isinstance(t, types.Boolean):
         return Arg("bool", "bool", None, None, None, None, None)
+    name = _PYTHON_NAMES.get(str(t), str(t))
     if isinstance(t, types.Integer):
-        return Arg("int", str(t), None, None, None, None, None)
+        return Arg("int", name, None, None, None, None, None)
     if isinstance(t, types.Float) and str(t) in ("float32", "float64"):
-        return Arg("real", str(t), None, None, None, None, None)
-    return Arg("other", str(t), None, None, None, None, None)
+        return Arg("real", name, None, None, None, None, None)
+    return Arg("other", name, None, None, None, None, None)
 
 
 def describe(v):
@@ -214,11 +219,8 @@ def _check_array(name, a, ref, ref_name, writeable):
     if a.dtype != ref.dtype:
         raise TypeError(f"{name} has dtype {a.dtype} but {ref_name} has dtype {ref.dtype}")
     if a.ndim != ref.ndim:
-        if a.value is not None and ref.value is not None:
-            raise ValueError(f"{name} has shape {_shape(a.value.shape)} but {ref_name} has "
-                             f"shape {_shape(ref.value.shape)}")
         raise ValueError(
-            f"{name} has {a.ndim} dimension(s) but {ref_name} has {ref.ndim}: "
+            f"{name} has {_dims(a.ndim)} but {ref_name} has {ref.ndim}; "
             "they must have the same shape"
         )
     # A one-element or 1-D array is both C and F; Numba types it C.
@@ -227,6 +229,10 @@ def _check_array(name, a, ref, ref_name, writeable):
             f"{name} is in {a.order} order but {ref_name} is in {ref.order} order; "
             "use the same memory order"
         )
+
+
+def _dims(n):
+    return f"{n} dimension" if n == 1 else f"{n} dimensions"
 
 
 def _size(a):

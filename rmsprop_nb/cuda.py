@@ -862,13 +862,9 @@ class _DeviceOptimizer:
 
     def step(self, opt, grads, t):
         """Step ``t`` of the optimizer ``opt`` (an RMSProp or AdaGrad) from ``grads``; False
-        when the step is skipped (``nonfinite="skip"`` and a NaN/inf gradient)."""
+        when the step is skipped (``nonfinite="skip"`` and a NaN/inf gradient). The optimizer
+        has checked that ``grads`` is a list of the right length."""
         name = opt._name
-        if len(grads) != len(self._params):
-            raise ValueError(
-                f"{name}.step: expected {len(self._params)} gradients (one per parameter), "
-                f"got {len(grads)}"
-            )
         flat_grads = []
         for i, (g, p) in enumerate(zip(grads, self._params)):
             label = f"{name}.step: grads[{i}]"

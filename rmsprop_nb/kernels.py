@@ -78,7 +78,7 @@ def _same_shape_impl(where, name, a, x):
     return impl
 
 
-@jit
+@jit(inline=True)
 def _rmsprop_checks(
     x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum, momentum_buffer,
     centered, grad_avg,
@@ -107,7 +107,7 @@ def _rmsprop_checks(
     return h
 
 
-@jit
+@jit(inline=True)
 def _adagrad_checks(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step):
     """Every value check of :func:`adagrad_step`; returns the hyperparameters."""
     where = "adagrad_step"

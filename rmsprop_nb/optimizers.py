@@ -294,16 +294,18 @@ class _Optimizer:
             self._busy.release()
 
     def _step(self, grads):
+        if type(grads) is not list and type(grads) is not tuple:
+            grads = _grads_list(self._name, grads)
+        if len(grads) != len(self.params):
+            raise ValueError(
+                f"{self._name}.step: grads must hold one gradient per parameter: expected "
+                f"{len(self.params)}, got {len(grads)}"
+            )
         if self._device is not None:
             if self._device.step(self, grads, self.step_count + 1):  # False: skipped
                 self.step_count += 1
             return
         groups = self._groups
-        if len(grads) != len(self.params):
-            raise ValueError(
-                f"{self._name}.step: expected {len(self.params)} gradients (one per parameter), "
-                f"got {len(grads)}"
-            )
         t = self.step_count + 1
         try:
             # Every gradient is checked (and its address recorded) before any update.
@@ -395,6 +397,22 @@ def _check_params(name, params):
         if b0 < a0 + an:
             raise ValueError(f"{name}: params[{ai}] and params[{bi}] share memory")
     return params
+
+
+def _grads_list(name, grads):
+    """``grads`` as a list: any iterable of arrays, but not one array (whose rows would be
+    taken for gradients) nor a string."""
+    if isinstance(grads, np.ndarray) or hasattr(grads, "__cuda_array_interface__"):
+        raise TypeError(
+            f"{name}.step: grads must be a list with one gradient per parameter, got an array; "
+            "for a single parameter write step([g])"
+        )
+    if isinstance(grads, (str, bytes)) or not hasattr(grads, "__iter__"):
+        raise TypeError(
+            f"{name}.step: grads must be a list with one gradient per parameter, got "
+            f"{type(grads).__name__}"
+        )
+    return list(grads)
 
 
 def _check_grads(name, params, grads):

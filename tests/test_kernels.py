@@ -163,7 +163,7 @@ BAD_RMSPROP_CALLS = [
     # (description, build(x, g, s, buf, gavg) -> (args, kwargs), exception, message)
     ("g wrong shape", lambda x, g, s, b, a: ((x, g[:3], s, 0.1, 0.9, 1e-6), {}), ValueError, r"g has shape \(3,\) but x has shape \(4,\)"),
     ("s wrong shape", lambda x, g, s, b, a: ((x, g, np.zeros(5), 0.1, 0.9, 1e-6), {}), ValueError, r"s has shape \(5,\) but x has shape \(4,\)"),
-    ("g other ndim", lambda x, g, s, b, a: ((x, g.reshape(2, 2), s, 0.1, 0.9, 1e-6), {}), ValueError, "g has shape"),
+    ("g other ndim", lambda x, g, s, b, a: ((x, g.reshape(2, 2), s, 0.1, 0.9, 1e-6), {}), ValueError, "g has 2 dimensions but x has 1"),
     ("g float32", lambda x, g, s, b, a: ((x, g.astype(np.float32), s, 0.1, 0.9, 1e-6), {}), TypeError, "g has dtype float32"),
     ("x int", lambda x, g, s, b, a: ((np.ones(4, np.int64), g, s, 0.1, 0.9, 1e-6), {}), TypeError, "x must have dtype"),
     ("x complex", lambda x, g, s, b, a: ((x.astype(complex), g, s, 0.1, 0.9, 1e-6), {}), TypeError, "x must have dtype"),

@@ -232,7 +232,7 @@ def test_step_rejects_a_bad_gradient_and_changes_nothing(cls, bad_index, make_ba
 
 def test_step_rejects_a_wrong_number_of_gradients():
     opt = RMSProp([np.ones(2), np.ones(3)])
-    with pytest.raises(ValueError, match="expected 2 gradients"):
+    with pytest.raises(ValueError, match="expected 2, got 1"):
         opt.step([np.ones(2)])
 
 

@@ -241,6 +241,24 @@ def test_user_kernel_calling_adagrad_update_matches_cpu_step():
     assert_agrees(ds, s)
 
 
+@cuda.jit
+def adagrad_with_float64_coefficients(x, c, s, h):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        x[i], s[i] = rcuda.adagrad_update(x[i], c[i] * x[i], s[i], h)
+
+
+def test_device_function_refuses_a_float64_gradient_in_a_float32_kernel():
+    # float32 x times float64 c is a float64 gradient: refused (compiled: when the kernel is
+    # compiled; simulated: when the device function runs), not computed in float64.
+    x, c, s = np.ones(8, np.float32), np.full(8, 0.2), np.zeros(8, np.float32)
+    dx, dc, ds = to_device(x, c, s)
+    with pytest.raises(TypeError, match="g is float64 but the hyperparameters are float32"):
+        adagrad_with_float64_coefficients[BLOCKS, THREADS](
+            dx, dc, ds, rcuda.adagrad_hyper(np.float32, 0.1, 1e-6)
+        )
+    np.testing.assert_array_equal(dx.copy_to_host(), 1)
+
+
 # --------------------------------------------------------------------------------------------
 # Errors: the CPU kernel's exception and message, raised before anything changes.
 # --------------------------------------------------------------------------------------------
@@ -460,7 +478,7 @@ def test_device_optimizer_checks_every_gradient_before_any_update():
         opt.step([good, np.ones(3)])
     with pytest.raises(ValueError, match=r"grads\[0\] shares memory with params\[0\]"):
         opt.step([params[0], cuda.to_device(np.ones(3))])
-    with pytest.raises(ValueError, match="expected 2 gradients"):
+    with pytest.raises(ValueError, match="expected 2, got 1"):
         opt.step([good])
     opt.lr = -1.0
     with pytest.raises(ValueError, match="lr must be a finite number"):

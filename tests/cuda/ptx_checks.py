@@ -153,3 +153,21 @@ def test_user_kernel_with_device_functions_compiles(ptx):
     h = typeof(rcuda.adagrad_hyper(np.float32, 0.1, 1e-6))
     code, _ = cuda.compile_ptx(user_kernel, (arr, arr, arr, h), cc=CC)
     assert ".f64" not in code
+
+
+@pytest.mark.parametrize("which", ["x", "g", "s"])
+def test_device_function_refuses_mixed_dtypes_at_compile_time(which):
+    # A float64 literal in a float32 kernel (0.2 * x[i]) makes g float64: refused, not
+    # silently computed in float64 and stored back as float32.
+    def user_kernel(x, c, s, h):
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            g = c[i] * x[i]
+            xi, si = rcuda.adagrad_update(x[i], g, s[i], h)
+            x[i] = xi
+            s[i] = si
+
+    f32, f64 = types.float32[::1], types.float64[::1]
+    arrays = {"x": (f64, f32, f64), "g": (f32, f64, f32), "s": (f32, f32, f64)}[which]
+    h = typeof(rcuda.adagrad_hyper(np.float32, 0.1, 1e-6))
+    with pytest.raises(TypeError, match=rf"{which} is float64 but the hyperparameters are float32"):
+        cuda.compile_ptx(user_kernel, arrays + (h,), cc=CC)
