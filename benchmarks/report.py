@@ -214,19 +214,28 @@ def plot(results, path):
 
     dtypes = sorted({g["dtype"] for g in results["sizes"]})
     fig, axes = plt.subplots(2, len(dtypes), figsize=(6.5 * len(dtypes), 10), squeeze=False)
+    # Lines that coincide (RMSProp and AdaGrad take the same time; a kernel and its optimizer
+    # class do at large sizes) must all stay visible: RMSProp's are wide, pale and underneath
+    # with large open markers, AdaGrad's narrow and on top with small filled ones. Solid lines
+    # are the kernels (NumPy: with temporaries; torch: foreach), dashed the second variant, and
+    # each variant has its own marker shape.
+    under = dict(lw=3.5, alpha=0.5, ms=8, mfc="none", mew=1.5, zorder=2)
+    over = dict(lw=1.3, ms=4, zorder=3)
     styles = {
-        "ceiling": dict(color="black", ls="--"), "copyto": dict(color="gray", ls=":"),
-        "rms_kernel": dict(color="tab:blue", marker="o"), "rms_opt": dict(color="tab:blue", ls="--"),
-        "ada_kernel": dict(color="tab:orange", marker="o"),
-        "ada_opt": dict(color="tab:orange", ls="--"),
-        "rms_np_tmp": dict(color="tab:green", marker="x"),
-        "rms_np_inplace": dict(color="tab:green", ls="--"),
-        "ada_np_tmp": dict(color="tab:olive", marker="x"),
-        "ada_np_inplace": dict(color="tab:olive", ls="--"),
-        "th_rms_foreach": dict(color="tab:red", marker="s"),
-        "th_rms_single": dict(color="tab:red", ls="--"),
-        "th_ada_foreach": dict(color="tab:purple", marker="s"),
-        "th_ada_fused": dict(color="tab:purple", ls="--"),
+        "ceiling": dict(color="black", ls="--", lw=1.2, zorder=4),
+        "copyto": dict(color="gray", ls=":", lw=1.2, zorder=4),
+        "rms_kernel": dict(color="tab:blue", marker="o", **under),
+        "rms_opt": dict(color="tab:blue", marker="s", ls="--", **under),
+        "ada_kernel": dict(color="tab:orange", marker="o", **over),
+        "ada_opt": dict(color="tab:orange", marker="s", ls="--", **over),
+        "rms_np_tmp": dict(color="tab:green", marker="^", **under),
+        "rms_np_inplace": dict(color="tab:green", marker="v", ls="--", **under),
+        "ada_np_tmp": dict(color="tab:olive", marker="^", **over),
+        "ada_np_inplace": dict(color="tab:olive", marker="v", ls="--", **over),
+        "th_rms_foreach": dict(color="tab:red", marker="D", **under),
+        "th_rms_single": dict(color="tab:red", marker="P", ls="--", **under),
+        "th_ada_foreach": dict(color="tab:purple", marker="D", **over),
+        "th_ada_fused": dict(color="tab:purple", marker="P", ls="--", **over),
     }
     for col, dtype in enumerate(dtypes):
         groups = [g for g in results["sizes"] if g["dtype"] == dtype]
@@ -235,9 +244,9 @@ def plot(results, path):
             lab = groups[0]["timings"][key]["label"]
             st = styles.get(key, {})
             axes[0][col].loglog(ns, [g["timings"][key]["median"] * 1e6 for g in groups],
-                                label=lab, ms=4, **st)
+                                label=lab, **st)
             axes[1][col].semilogx(ns, [g["timings"][key]["gbps"] for g in groups],
-                                  label=lab, ms=4, **st)
+                                  label=lab, **st)
         axes[0][col].set(title=f"{dtype}: time per step", ylabel="median time per step (us)")
         axes[1][col].set(title=f"{dtype}: effective bandwidth", xlabel="elements per array",
                          ylabel="GB/s (5 passes per step)")
