@@ -201,7 +201,7 @@ def noise_text(results):
 def targets_table(targets):
     status = {True: "met", False: "MISSED", None: "-"}
     rows = [[t["target"], t["measured"], status[t["met"]]] for t in targets]
-    return table("issue 5 targets (medians of paired ratios)", ["target", "measured", ""],
+    return table("targets (medians of paired ratios)", ["target", "measured", "status"],
                  rows, first_width=max(len(r[0]) for r in rows) if rows else 10)
 
 

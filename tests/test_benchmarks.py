@@ -39,7 +39,7 @@ def test_quick_run_prints_every_table(quick_run):
         "float32: paired ratios", "float64: paired ratios", "RMSProp options",
         "12 arrays, float32", "one 1-element float32 parameter", "serial vs parallel loop",
         "start-up in a fresh process",
-        "noise:", "issue 5 targets",
+        "noise:", "targets (medians of paired ratios)",
     ):
         assert title in proc.stdout
     assert "RMSProp.step: fraction of ceiling" in proc.stdout
