@@ -1,8 +1,10 @@
-"""What a run prints and draws: tables of medians, GB/s and paired ratios, the targets, a plot."""
+"""What a run prints and draws: tables of medians, GB/s and paired ratios, the targets, a plot,
+and the same tables as reStructuredText for the docs page."""
 
 from __future__ import annotations
 
 import math
+import re
 
 # The ratios of issue 5, each as (what, implementation, peer): for "ceiling" the value is the
 # fraction of the ceiling kernel's speed reached, for the others how many times faster the
@@ -203,6 +205,56 @@ def targets_table(targets):
     rows = [[t["target"], t["measured"], status[t["met"]]] for t in targets]
     return table("targets (medians of paired ratios)", ["target", "measured", "status"],
                  rows, first_width=max(len(r[0]) for r in rows) if rows else 10)
+
+
+def rst(text):
+    """The printed report (the output of :func:`table` and friends) as reStructuredText.
+
+    Each table becomes a ``list-table`` with its title as the caption and its first column as
+    row labels, class ``benchmark-table`` (the docs right-align its numbers); any other block
+    becomes a bullet list (under its first line when that ends with a colon). On the docs page
+    these are real tables that fit the column, where monospaced text would scroll sideways.
+    """
+    parts = []
+    for block in text.strip().split("\n\n"):
+        lines = block.splitlines()
+        if len(lines) >= 3 and set(lines[2]) == {"-"}:
+            parts.append(_rst_table(lines[0], [_cells(line) for line in lines[1:2] + lines[3:]]))
+        else:  # e.g. the noise report: "noise:", then indented lines
+            head = [_rst_text(lines.pop(0)), ""] if lines[0].endswith(":") else []
+            parts.append("\n".join(head + [f"* {_rst_text(line.strip())}" for line in lines]))
+    return "\n\n".join(parts) + "\n"
+
+
+NBSP = "\u00a0"
+
+
+def _cells(line):
+    # table() separates columns by at least two spaces; no cell holds two spaces in a row.
+    return re.split(r" {2,}", line.strip())
+
+
+def _rst_text(cell):
+    """A cell as literal text: inline markup characters escaped, and the first character too
+    when the cell could read as a list item (``- a``, ``+1``, ``1.``, ``(a)``, ...)."""
+    cell = re.sub(r"([\\*`|_])", r"\\\1", cell)
+    if cell and (not cell[0].isalnum() and cell[0] not in "\\±"
+                 or re.match(r"\w+[.)](\s|$)", cell)):
+        cell = "\\" + cell
+    return cell
+
+
+def _rst_table(title, rows):
+    width = max(len(r) for r in rows)
+    lines = [f".. list-table:: {_rst_text(title)}", "   :header-rows: 1", "   :stub-columns: 1",
+             "   :class: benchmark-table", ""]
+    for row in rows:
+        row = row + [""] * (width - len(row))
+        lines.append(f"   * - {_rst_text(row[0])}")
+        # A number and its spread ("3,146 ±5%") stay on one line: a no-break space.
+        lines += [f"     - {_rst_text(c.replace(' ±', NBSP + '±'))}" if c else "     -"
+                  for c in row[1:]]
+    return "\n".join(lines)
 
 
 def plot(results, path):

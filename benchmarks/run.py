@@ -22,11 +22,11 @@ What is measured, all in this one process (the start-up suite excepted) and in a
 * ``compile``: import and first-call times in fresh processes, cold and from the disk cache;
 * ``noise``: how much the machine's bandwidth moved during the run.
 
-Results: a JSON file and a PNG plot in ``--out`` (default ``benchmarks/results``), and the
-tables on stdout, ending with the performance targets. PyTorch is used when it is installed;
-its thread count is set to Numba's. ``OMP_PROC_BIND=true`` and ``OMP_PLACES=cores`` are set
-here, before any thread pool starts, unless already set: on a shared machine they remove most
-stalls of the parallel regions.
+Results: a JSON file, a PNG plot and the tables as reStructuredText (for the docs page) in
+``--out`` (default ``benchmarks/results``), and the tables on stdout, ending with the
+performance targets. PyTorch is used when it is installed; its thread count is set to Numba's.
+``OMP_PROC_BIND=true`` and ``OMP_PLACES=cores`` are set here, before any thread pool starts,
+unless already set: on a shared machine they remove most stalls of the parallel regions.
 """
 
 from __future__ import annotations
@@ -430,8 +430,11 @@ def main(argv=None):
     stem = args.name or ("quick" if args.quick else "full")
     json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps(results, indent=1))
-    print(render(results))
-    print(f"\nresults: {json_path}")
+    text = render(results)
+    rst_path = out / f"{stem}.rst"
+    rst_path.write_text(R.rst(text), encoding="utf-8")
+    print(text)
+    print(f"\nresults: {json_path}\ntables for the docs: {rst_path}")
     if "sizes" in results and not args.no_plot:
         try:
             R.plot(results, out / f"{stem}.png")
