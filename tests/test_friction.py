@@ -4,12 +4,14 @@ user's path when they cannot be written, the command line bounds what it is aske
 from __future__ import annotations
 
 import ast
+import errno
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,3 +95,105 @@ def test_diabetes_example_without_scikit_learn_says_what_to_install(tmp_path):
     assert proc.stderr.strip() == (
         'this example needs scikit-learn: python -m pip install ".[gallery]"'
     )
+
+
+# -- checkpoints: errors name the user's path ------------------------------------------------------
+
+
+def _optimizer():
+    from rmsprop_nb import RMSProp
+
+    return RMSProp([np.zeros(3)])
+
+
+def _names_only(exc, path):
+    """The error reads as open(path, "wb")'s would: the user's path, no temporary file."""
+    assert exc.filename == os.fspath(path) and exc.filename2 is None
+    assert str(exc).endswith(f": {os.fspath(path)!r}")
+    assert not re.search(r"\.tmp\b", str(exc))  # no ".ck.npz.abc123.tmp"
+    assert exc.__context__ is None or exc.__suppress_context__  # nor in a chained traceback
+
+
+def test_save_into_a_missing_folder_names_the_users_path(tmp_path):
+    path = tmp_path / "missing" / "ck.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        _optimizer().save(path)
+    _names_only(info.value, path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_onto_a_folder_names_the_folder_and_writes_nothing(tmp_path):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        _optimizer().save(folder)
+    _names_only(info.value, folder)
+    assert os.listdir(tmp_path) == ["runs"] and os.listdir(folder) == []
+
+
+def test_save_below_a_file_names_the_users_path(tmp_path):
+    (tmp_path / "notes.txt").write_text("")
+    path = str(tmp_path / "notes.txt" / "ck.npz")  # a str path is reported as given
+    with pytest.raises(NotADirectoryError) as info:
+        _optimizer().save(path)
+    _names_only(info.value, path)
+    assert os.listdir(tmp_path) == ["notes.txt"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into read-only folders")
+def test_save_into_a_read_only_folder_names_the_users_path(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError) as info:
+            _optimizer().save(folder / "ck.npz")
+    finally:
+        folder.chmod(0o700)
+    _names_only(info.value, folder / "ck.npz")
+
+
+@pytest.mark.parametrize("stage", ["write", "rename"])
+def test_a_failure_about_the_temporary_file_is_reported_about_the_users_path(
+    stage, tmp_path, monkeypatch
+):
+    from rmsprop_nb import _checkpoint
+
+    opt = _optimizer()
+    path = tmp_path / "ck.npz"
+    opt.save(path)
+    good = path.read_bytes()
+    opt.step([np.ones(3)])
+    real_open, real_replace = _checkpoint._open_temp, os.replace
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.f.name)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def busy(src, dst):  # as the real one reports it: both names
+        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), src, None, dst)
+
+    if stage == "write":
+        monkeypatch.setattr(_checkpoint, "_open_temp", lambda fd: FullDisk(real_open(fd)))
+    else:
+        monkeypatch.setattr(os, "replace", busy)
+    with pytest.raises(OSError) as info:
+        opt.save(path)
+    assert info.value.errno == (errno.ENOSPC if stage == "write" else errno.EBUSY)
+    _names_only(info.value, path)
+    monkeypatch.setattr(os, "replace", real_replace)
+    # Atomic as before: the old checkpoint intact, no temporary file left.
+    assert path.read_bytes() == good and os.listdir(tmp_path) == ["ck.npz"]
