@@ -32,8 +32,10 @@ from rmsprop_nb import AdaGrad, RMSProp
 
 try:
     from sklearn.datasets import load_diabetes
-except ImportError:  # the data set comes with scikit-learn, which the "plot" extra leaves out
-    raise SystemExit('this example needs scikit-learn: python -m pip install ".[gallery]"')
+except ImportError:  # the data set ships with scikit-learn
+    raise SystemExit(
+        'needs scikit-learn: python -m pip install ".[gallery]"'
+    )
 
 X, y = load_diabetes(return_X_y=True, scaled=False)
 X = (X - X.mean(axis=0)) / X.std(axis=0)

@@ -93,7 +93,7 @@ def test_diabetes_example_without_scikit_learn_says_what_to_install(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip() == (
-        'this example needs scikit-learn: python -m pip install ".[gallery]"'
+        'needs scikit-learn: python -m pip install ".[gallery]"'
     )
 
 
