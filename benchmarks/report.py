@@ -1,8 +1,10 @@
-"""What a run prints and draws: tables of medians, GB/s and paired ratios, the targets, a plot."""
+"""What a run prints and draws: tables of medians, GB/s and paired ratios, the targets, a plot,
+and the same tables as reStructuredText for the docs page."""
 
 from __future__ import annotations
 
 import math
+import re
 
 # The ratios of issue 5, each as (what, implementation, peer): for "ceiling" the value is the
 # fraction of the ceiling kernel's speed reached, for the others how many times faster the
@@ -201,8 +203,58 @@ def noise_text(results):
 def targets_table(targets):
     status = {True: "met", False: "MISSED", None: "-"}
     rows = [[t["target"], t["measured"], status[t["met"]]] for t in targets]
-    return table("issue 5 targets (medians of paired ratios)", ["target", "measured", ""],
+    return table("targets (medians of paired ratios)", ["target", "measured", "status"],
                  rows, first_width=max(len(r[0]) for r in rows) if rows else 10)
+
+
+def rst(text):
+    """The printed report (the output of :func:`table` and friends) as reStructuredText.
+
+    Each table becomes a ``list-table`` with its title as the caption and its first column as
+    row labels, class ``benchmark-table`` (the docs right-align its numbers); any other block
+    becomes a bullet list (under its first line when that ends with a colon). On the docs page
+    these are real tables that fit the column, where monospaced text would scroll sideways.
+    """
+    parts = []
+    for block in text.strip().split("\n\n"):
+        lines = block.splitlines()
+        if len(lines) >= 3 and set(lines[2]) == {"-"}:
+            parts.append(_rst_table(lines[0], [_cells(line) for line in lines[1:2] + lines[3:]]))
+        else:  # e.g. the noise report: "noise:", then indented lines
+            head = [_rst_text(lines.pop(0)), ""] if lines[0].endswith(":") else []
+            parts.append("\n".join(head + [f"* {_rst_text(line.strip())}" for line in lines]))
+    return "\n\n".join(parts) + "\n"
+
+
+NBSP = "\u00a0"
+
+
+def _cells(line):
+    # table() separates columns by at least two spaces; no cell holds two spaces in a row.
+    return re.split(r" {2,}", line.strip())
+
+
+def _rst_text(cell):
+    """A cell as literal text: inline markup characters escaped, and the first character too
+    when the cell could read as a list item (``- a``, ``+1``, ``1.``, ``(a)``, ...)."""
+    cell = re.sub(r"([\\*`|_])", r"\\\1", cell)
+    if cell and (not cell[0].isalnum() and cell[0] not in "\\±"
+                 or re.match(r"\w+[.)](\s|$)", cell)):
+        cell = "\\" + cell
+    return cell
+
+
+def _rst_table(title, rows):
+    width = max(len(r) for r in rows)
+    lines = [f".. list-table:: {_rst_text(title)}", "   :header-rows: 1", "   :stub-columns: 1",
+             "   :class: benchmark-table", ""]
+    for row in rows:
+        row = row + [""] * (width - len(row))
+        lines.append(f"   * - {_rst_text(row[0])}")
+        # A number and its spread ("3,146 ±5%") stay on one line: a no-break space.
+        lines += [f"     - {_rst_text(c.replace(' ±', NBSP + '±'))}" if c else "     -"
+                  for c in row[1:]]
+    return "\n".join(lines)
 
 
 def plot(results, path):
@@ -214,19 +266,28 @@ def plot(results, path):
 
     dtypes = sorted({g["dtype"] for g in results["sizes"]})
     fig, axes = plt.subplots(2, len(dtypes), figsize=(6.5 * len(dtypes), 10), squeeze=False)
+    # Lines that coincide (RMSProp and AdaGrad take the same time; a kernel and its optimizer
+    # class do at large sizes) must all stay visible: RMSProp's are wide, pale and underneath
+    # with large open markers, AdaGrad's narrow and on top with small filled ones. Solid lines
+    # are the kernels (NumPy: with temporaries; torch: foreach), dashed the second variant, and
+    # each variant has its own marker shape.
+    under = dict(lw=3.5, alpha=0.5, ms=8, mfc="none", mew=1.5, zorder=2)
+    over = dict(lw=1.3, ms=4, zorder=3)
     styles = {
-        "ceiling": dict(color="black", ls="--"), "copyto": dict(color="gray", ls=":"),
-        "rms_kernel": dict(color="tab:blue", marker="o"), "rms_opt": dict(color="tab:blue", ls="--"),
-        "ada_kernel": dict(color="tab:orange", marker="o"),
-        "ada_opt": dict(color="tab:orange", ls="--"),
-        "rms_np_tmp": dict(color="tab:green", marker="x"),
-        "rms_np_inplace": dict(color="tab:green", ls="--"),
-        "ada_np_tmp": dict(color="tab:olive", marker="x"),
-        "ada_np_inplace": dict(color="tab:olive", ls="--"),
-        "th_rms_foreach": dict(color="tab:red", marker="s"),
-        "th_rms_single": dict(color="tab:red", ls="--"),
-        "th_ada_foreach": dict(color="tab:purple", marker="s"),
-        "th_ada_fused": dict(color="tab:purple", ls="--"),
+        "ceiling": dict(color="black", ls="--", lw=1.2, zorder=4),
+        "copyto": dict(color="gray", ls=":", lw=1.2, zorder=4),
+        "rms_kernel": dict(color="tab:blue", marker="o", **under),
+        "rms_opt": dict(color="tab:blue", marker="s", ls="--", **under),
+        "ada_kernel": dict(color="tab:orange", marker="o", **over),
+        "ada_opt": dict(color="tab:orange", marker="s", ls="--", **over),
+        "rms_np_tmp": dict(color="tab:green", marker="^", **under),
+        "rms_np_inplace": dict(color="tab:green", marker="v", ls="--", **under),
+        "ada_np_tmp": dict(color="tab:olive", marker="^", **over),
+        "ada_np_inplace": dict(color="tab:olive", marker="v", ls="--", **over),
+        "th_rms_foreach": dict(color="tab:red", marker="D", **under),
+        "th_rms_single": dict(color="tab:red", marker="P", ls="--", **under),
+        "th_ada_foreach": dict(color="tab:purple", marker="D", **over),
+        "th_ada_fused": dict(color="tab:purple", marker="P", ls="--", **over),
     }
     for col, dtype in enumerate(dtypes):
         groups = [g for g in results["sizes"] if g["dtype"] == dtype]
@@ -235,9 +296,9 @@ def plot(results, path):
             lab = groups[0]["timings"][key]["label"]
             st = styles.get(key, {})
             axes[0][col].loglog(ns, [g["timings"][key]["median"] * 1e6 for g in groups],
-                                label=lab, ms=4, **st)
+                                label=lab, **st)
             axes[1][col].semilogx(ns, [g["timings"][key]["gbps"] for g in groups],
-                                  label=lab, ms=4, **st)
+                                  label=lab, **st)
         axes[0][col].set(title=f"{dtype}: time per step", ylabel="median time per step (us)")
         axes[1][col].set(title=f"{dtype}: effective bandwidth", xlabel="elements per array",
                          ylabel="GB/s (5 passes per step)")

@@ -88,7 +88,6 @@ sphinx_gallery_conf = {
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"rmsprop_nb {release}"
-html_static_path: list[str] = []
 html_show_sourcelink = False
 html_last_updated_fmt = None
 html_theme_options = {
@@ -105,6 +104,12 @@ html_theme_options = {
     "show_toc_level": 2,
 }
 html_context = {"default_mode": "light"}
+# Pages with no sub-pages get no left sidebar: the theme would show an empty "Section
+# Navigation" there and take the width from the page's tables.
+html_sidebars = {"benchmarks": [], "changelog": []}
+# CSS of our own (the benchmark tables); the figures in _static/ are copied by their pages.
+html_static_path = ["_static/css"]
+html_css_files = ["rmsprop_nb.css"]
 
 # -- MathJax, served locally -------------------------------------------------------------------
 

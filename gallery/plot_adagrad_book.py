@@ -11,6 +11,8 @@ coordinate's step by the root of the *sum* of all its squared gradients so far:
 
     \mathbf{s}_t = \mathbf{s}_{t-1} + \mathbf{g}_t^2, \qquad
     \mathbf{x}_t = \mathbf{x}_{t-1} - \frac{\eta}{\sqrt{\mathbf{s}_t + \epsilon}} \odot \mathbf{g}_t.
+
+Needs matplotlib: ``python -m pip install ".[plot]"`` (README's first command).
 """
 
 # %%

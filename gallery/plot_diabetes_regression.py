@@ -17,6 +17,9 @@ The three optimizers get the same initial weights and the same shuffled minibatc
 
 The loss is the book's squared loss :math:`\tfrac12 (\hat y - y)^2`, averaged over the
 minibatch for the gradient and over the whole data set for the curve.
+
+Needs matplotlib and scikit-learn (for the data set):
+``python -m pip install ".[gallery]"``.
 """
 
 # %%
@@ -24,9 +27,15 @@ minibatch for the gradient and over the whole data set for the curve.
 # --------------------------------------
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.datasets import load_diabetes
 
 from rmsprop_nb import AdaGrad, RMSProp
+
+try:
+    from sklearn.datasets import load_diabetes
+except ImportError:  # the data set ships with scikit-learn
+    raise SystemExit(
+        'needs scikit-learn: python -m pip install ".[gallery]"'
+    )
 
 X, y = load_diabetes(return_X_y=True, scaled=False)
 X = (X - X.mean(axis=0)) / X.std(axis=0)

@@ -15,6 +15,8 @@ values below).
   :math:`1 / \sqrt{1 - \gamma}` times longer: 10 times for :math:`\gamma = 0.99`.
 
 All runs use the book's setting otherwise: :math:`\eta = 0.4`, 20 steps from :math:`(-5, -2)`.
+
+Needs matplotlib: ``python -m pip install ".[plot]"`` (README's first command).
 """
 
 # %%

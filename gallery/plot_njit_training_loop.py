@@ -11,6 +11,8 @@ The problem: a badly scaled quadratic in :math:`d = 200` dimensions,
 :math:`f(\mathbf{x}) = \tfrac12 \sum_i c_i x_i^2` with curvatures :math:`c_i` spread over
 four orders of magnitude, minimised by RMSProp (:math:`\eta = 0.01`, :math:`\gamma = 0.9`)
 for 2000 steps. We time the compiled loop against the same loop written with NumPy.
+
+Needs matplotlib: ``python -m pip install ".[plot]"`` (README's first command).
 """
 
 # %%

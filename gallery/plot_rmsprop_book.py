@@ -20,6 +20,8 @@ the root of that average:
 
 :func:`rmsprop_nb.toy.train_2d` runs exactly this with
 :func:`rmsprop_nb.kernels.rmsprop_step` and prints the book's line.
+
+Needs matplotlib: ``python -m pip install ".[plot]"`` (README's first command).
 """
 
 # %%

@@ -18,6 +18,8 @@ Here both run with the same :math:`\eta = 0.4` on the book's quadratic
 :math:`f(\mathbf{x}) = 0.1\, x_1^2 + 2\, x_2^2`, and we record :math:`s_t` after every step by
 calling the kernels :func:`~rmsprop_nb.kernels.rmsprop_step` and
 :func:`~rmsprop_nb.kernels.adagrad_step` directly.
+
+Needs matplotlib: ``python -m pip install ".[plot]"`` (README's first command).
 """
 
 # %%

@@ -1,7 +1,8 @@
 """Command line: ``python -m rmsprop_nb`` (or ``rmsprop-nb``) reruns the book's 2-D example.
 
 It prints the book's line (``epoch 20, x1 -0.010599, x2 0.000000`` for the defaults, §7.6
-RMSProp) and saves the trajectory figure to a PNG file. A thin layer over :mod:`rmsprop_nb.toy`.
+RMSProp) and saves the trajectory figure, in any format matplotlib writes. A thin layer over
+:mod:`rmsprop_nb.toy`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,19 @@ import math
 import os
 import sys
 
+import numpy as np
+
 from .toy import f_2d, show_trace_2d, train_2d
 
 _NAMES = {"rmsprop": "RMSProp", "adagrad": "AdaGrad"}
+# A step takes microseconds and the figure draws every point: 10^5 epochs run and draw in under
+# a second, and far more would only pile markers onto the minimum (or exhaust memory).
+MAX_EPOCHS = 100_000
+_EPILOG = (
+    "Exit status: 0 when the figure was saved; 1 when the run diverged (a coordinate became "
+    "infinite or NaN, e.g. a too large --lr): the last line is printed, an error says from "
+    "which epoch, and no figure is written; 2 for a bad argument."
+)
 
 
 def _parser():
@@ -22,8 +33,9 @@ def _parser():
         description=(
             "Run RMSProp or AdaGrad on the book's f(x) = 0.1 x1^2 + 2 x2^2 from (-5, -2) "
             "(Dive into Deep Learning, sections 7.5-7.6), print the last point and save the "
-            "trajectory figure as a PNG. Also runs as 'python -m rmsprop_nb'."
+            "trajectory figure. Also runs as 'python -m rmsprop_nb'."
         ),
+        epilog=_EPILOG,
     )
     parser.add_argument(
         "--optimizer", choices=sorted(_NAMES), default="rmsprop",
@@ -41,12 +53,15 @@ def _parser():
         help="epsilon >= 0, added inside the square root (default: %(default)s)",
     )
     parser.add_argument(
-        "--epochs", type=int, default=20, help="number of steps, >= 1 (default: %(default)s)"
+        "--epochs", type=int, default=20,
+        help=f"number of steps, 1 to {MAX_EPOCHS} (default: %(default)s)",
     )
     parser.add_argument(
         "--out", metavar="PATH", default=None,
-        help="where to write the PNG figure (default: rmsprop_trajectory.png, or "
-        "adagrad_trajectory.png, in the current directory)",
+        help="where to write the figure, in the format its extension names (png, pdf, svg, "
+        "jpg, eps, webp, ...: any that matplotlib writes); without an extension, .png is "
+        "appended (default: rmsprop_trajectory.png, or adagrad_trajectory.png, in the current "
+        "directory)",
     )
     return parser
 
@@ -62,15 +77,44 @@ def _check(parser, args):
             parser.error(f"argument --gamma: must be in [0, 1), got {args.gamma}")
     if not (math.isfinite(args.eps) and args.eps >= 0):
         parser.error(f"argument --eps: must be a finite number >= 0, got {args.eps}")
-    if args.epochs < 1:
-        parser.error(f"argument --epochs: must be >= 1, got {args.epochs}")
+    if not 1 <= args.epochs <= MAX_EPOCHS:
+        parser.error(f"argument --epochs: must be from 1 to {MAX_EPOCHS}, got {args.epochs}")
     if not args.out or os.path.isdir(args.out):
         parser.error(f"argument --out: needs a file name, got {args.out!r}")
     folder = os.path.dirname(args.out) or "."
     if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
         parser.error(f"argument --out: {folder} is not a writable directory")
-    if os.path.splitext(args.out)[1].lower() not in ("", ".png"):
-        parser.error(f"argument --out: the figure is a PNG; got {args.out}")
+
+
+def _figure_format(parser, args):
+    """The format named by the extension of ``--out`` (``.png`` appended when it has none)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    extension = os.path.splitext(args.out)[1]
+    if not extension:
+        args.out += ".png"  # as matplotlib's own savefig does
+        return "png"
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if extension[1:].lower() not in formats:
+        parser.error(
+            f"argument --out: matplotlib writes no {extension} files; use one of "
+            + ", ".join(f".{f}" for f in sorted(formats))
+        )
+    return extension[1:].lower()
+
+
+def _diverged(parser, points):
+    """Exit with status 1 when the run left the finite numbers (nothing is saved)."""
+    finite = np.isfinite(points).all(axis=1)
+    if finite.all():
+        return
+    epoch = int(np.argmin(finite))  # >= 1: the start point is finite
+    x1, x2 = points[epoch - 1]
+    parser.exit(
+        1,
+        f"{parser.prog}: error: the run diverged: x1 {x1:g}, x2 {x2:g} at epoch {epoch - 1}, "
+        f"then not finite from epoch {epoch} on; try a smaller --lr. No figure written.\n",
+    )
 
 
 def main(argv=None):
@@ -85,9 +129,11 @@ def main(argv=None):
         from matplotlib.figure import Figure
     except ImportError:
         parser.error('the figure needs matplotlib: pip install "rmsprop-nb[plot]"')
+    fmt = _figure_format(parser, args)
 
     gamma = 0.9 if args.optimizer == "rmsprop" and args.gamma is None else args.gamma
     points = train_2d(args.optimizer, lr=args.lr, gamma=gamma, eps=args.eps, steps=args.epochs)
+    _diverged(parser, points)
 
     # A Figure on an Agg canvas, not pyplot: no display needed, and no global backend switch
     # when main() is called from a running Python session.
@@ -97,10 +143,14 @@ def main(argv=None):
     hyper = f"lr={args.lr:g}" + ("" if gamma is None else f", gamma={gamma:g}")
     title = f"{_NAMES[args.optimizer]}: {hyper}, eps={args.eps:g}, {args.epochs} epochs"
     ax.set_title(title, fontsize="medium")
+    existed = os.path.exists(args.out)
     try:
-        figure.savefig(args.out, format="png", dpi=150)
-    except OSError as exc:
-        parser.error(f"argument --out: cannot write {args.out}: {exc.strerror or exc}")
+        figure.savefig(args.out, format=fmt, dpi=150)
+    except (OSError, RuntimeError) as exc:  # e.g. .pgf needs a LaTeX installation
+        if not existed and os.path.exists(args.out):
+            os.remove(args.out)  # no half-written figure
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        parser.error(f"argument --out: cannot write {args.out}: {reason}")
     print(f"saved figure to {args.out}")
     return 0
 

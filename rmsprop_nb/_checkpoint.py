@@ -17,12 +17,15 @@ key                value
 Writing goes to a temporary file in the destination's folder, which is flushed and fsync'ed,
 then renamed over the destination (``os.replace``, atomic on POSIX and Windows), and the folder
 is fsync'ed: a crash at any moment leaves either the old file or the new one, never a mix. A
-killed writer can leave a stray ``.NAME.*.tmp`` file next to it, never a broken ``NAME``.
+killed writer can leave a stray ``.NAME.*.tmp`` file next to it, never a broken ``NAME``. Errors
+are reported as writing straight to the destination would report them (``FileNotFoundError``,
+``IsADirectoryError``, ``PermissionError``, ... naming the destination, not the temporary file).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -49,18 +52,27 @@ def write(path, state_dict):
         for i, a in enumerate(arrays):
             members[f"state.{name}.{i}"] = a
     path = os.fspath(path)
+    if os.path.isdir(path):  # else the temporary file would land in the folder above
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                   dir=folder)
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it 0600; give it a normal file's mode
         with _open_temp(fd) as f:
             np.savez(f, **members)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            # Report it as open(path, "wb") would: about the user's path, never the temporary
+            # file's name (OSError picks the subclass from errno: FileNotFoundError, ...).
+            raise OSError(exc.errno, exc.strerror, path) from None
         raise
     _fsync_folder(folder)
 

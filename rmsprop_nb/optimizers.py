@@ -431,7 +431,7 @@ class RMSProp(_Optimizer):
 
         s_t &= \gamma\, s_{t-1} + (1 - \gamma)\, g_t^2 \\
         x_t &= x_{t-1} - \eta\, \frac{g_t}{\sqrt{s_t + \epsilon}}
-        \qquad (\texttt{eps\_in\_sqrt=True},\ \text{the book})
+        \qquad (\mathtt{eps\_in\_sqrt{=}True},\ \text{the book})
 
     or :math:`x_t = x_{t-1} - \eta\, g_t / (\sqrt{s_t} + \epsilon)` with
     ``eps_in_sqrt=False`` (PyTorch). :math:`s` starts at 0. With ``centered=True`` the
@@ -605,7 +605,7 @@ class AdaGrad(_Optimizer):
 
         s_t &= s_{t-1} + g_t^2, \qquad \eta_t = \frac{\eta}{1 + (t-1)\,\delta} \\
         x_t &= x_{t-1} - \eta_t\, \frac{g_t}{\sqrt{s_t + \epsilon}}
-        \qquad (\texttt{eps\_in\_sqrt=True},\ \text{the book})
+        \qquad (\mathtt{eps\_in\_sqrt{=}True},\ \text{the book})
 
     or :math:`x_t = x_{t-1} - \eta_t\, g_t / (\sqrt{s_t} + \epsilon)` with
     ``eps_in_sqrt=False`` (PyTorch). :math:`s_0` is ``initial_accumulator_value``

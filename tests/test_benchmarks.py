@@ -39,7 +39,7 @@ def test_quick_run_prints_every_table(quick_run):
         "float32: paired ratios", "float64: paired ratios", "RMSProp options",
         "12 arrays, float32", "one 1-element float32 parameter", "serial vs parallel loop",
         "start-up in a fresh process",
-        "noise:", "issue 5 targets",
+        "noise:", "targets (medians of paired ratios)",
     ):
         assert title in proc.stdout
     assert "RMSProp.step: fraction of ceiling" in proc.stdout
@@ -80,3 +80,42 @@ def test_quick_run_draws_the_plot(quick_run):
     _, out = quick_run
     png = (out / "smoke.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_quick_run_writes_the_tables_as_rst_for_the_docs(quick_run):
+    docutils_core = pytest.importorskip("docutils.core")
+    proc, out = quick_run
+    text = (out / "smoke.rst").read_text(encoding="utf-8")
+    tree = docutils_core.publish_doctree(
+        text, settings_overrides={"report_level": 2, "halt_level": 2}  # a warning raises
+    )
+    captions = [t.next_node(lambda n: n.tagname == "title").astext() for t in tree.findall(
+        lambda n: n.tagname == "table")]
+    printed = [block.splitlines()[0] for block in proc.stdout.split("\n\n")
+               if len(block.splitlines()) > 2 and set(block.splitlines()[2]) == {"-"}]
+    assert captions == printed
+
+
+def _report():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import report
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return report
+
+
+def test_rst_table_keeps_every_cell_text_through_docutils():
+    docutils_core = pytest.importorskip("docutils.core")
+    report = _report()
+    rows = [["rms_kernel_loop *x*", "3,146 ±5%", "-"], [">= 0.9 of `ceiling`|", "1.", "+1"],
+            ["- a", "#2", "worst 0.89 (n=3e7)"], ["(a) b", "1.5", "ii) c"]]
+    text = report.table("a_b: times, us (± spread)", ["implementation", "1e2", ""], rows)
+    tree = docutils_core.publish_doctree(
+        report.rst(text), settings_overrides={"report_level": 2, "halt_level": 2}
+    )
+    (table,) = tree.findall(lambda n: n.tagname == "table")
+    assert table.next_node(lambda n: n.tagname == "title").astext() == "a_b: times, us (± spread)"
+    cells = [[entry.astext().replace(report.NBSP, " ") for entry in row.children]
+             for row in table.findall(lambda n: n.tagname == "row")]
+    assert cells == [["implementation", "1e2", ""]] + rows

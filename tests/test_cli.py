@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import rmsprop_nb
-from rmsprop_nb.__main__ import main
+from rmsprop_nb.__main__ import MAX_EPOCHS, main
 from rmsprop_nb.toy import train_2d
 
 pytest.importorskip("matplotlib")
@@ -33,20 +33,24 @@ BAD_INPUTS = {
     "eps inf": (["--eps", "inf"], "argument --eps"),
     "epochs 0": (["--epochs", "0"], "argument --epochs"),
     "epochs not an integer": (["--epochs", "2.5"], "argument --epochs"),
+    "epochs above the maximum": (["--epochs", str(MAX_EPOCHS + 1)], "argument --epochs"),
+    "epochs beyond any array": (["--epochs", "100000000000000000000"], "argument --epochs"),
     "gamma with adagrad": (["--optimizer", "adagrad", "--gamma", "0.9"], "argument --gamma"),
     "unknown optimizer": (["--optimizer", "sgd"], "argument --optimizer"),
     "missing directory": (["--out", "missing/x.png"], "argument --out"),
     "directory is a file": (["--out", os.path.join(__file__, "x.png")], "argument --out"),
     "out is a directory": (["--out", "."], "argument --out"),
-    "out not a png": (["--out", "x.pdf"], "argument --out"),
+    "out in no format matplotlib writes": (["--out", "x.xyz"], "argument --out"),
 }
-IN_SUBPROCESS = ["lr not a number", "negative lr", "missing directory"]
+IN_SUBPROCESS = ["lr not a number", "negative lr", "missing directory", "epochs beyond any array"]
 
 # Every process this module runs; "{cwd}" stands for the run's own temporary directory.
 RUNS = {
     "default": ["--out", "{cwd}/x.png"],
     "adagrad": ["--optimizer", "adagrad"],
     "help": ["--help"],
+    "diverges": ["--lr", "1e300"],
+    "no extension": ["--out", "trajectory"],
     **{name: BAD_INPUTS[name][0] for name in IN_SUBPROCESS},
 }
 
@@ -116,8 +120,9 @@ def test_help_documents_every_option_and_default(runs):
     assert run.code == 0 and run.err == ""
     for text in ["--optimizer", "--lr", "--gamma", "--eps", "--epochs", "--out", "rmsprop",
                  "adagrad", "0.4", "0.9", "1e-06", "20", "rmsprop_trajectory.png",
-                 "adagrad_trajectory.png"]:
-        assert text in run.out
+                 "adagrad_trajectory.png", f"1 to {MAX_EPOCHS}", "pdf", "svg", ".png is",
+                 "appended", "Exit status", "diverged"]:
+        assert text in " ".join(run.out.split())  # argparse wraps the lines
     assert os.listdir(run.cwd) == []
 
 
@@ -158,3 +163,78 @@ def test_main_returns_0_and_opens_no_pyplot_figure(tmp_path, capsys):
     assert plt.get_fignums() == before
     assert capsys.readouterr().out == f"{BOOK_RMSPROP}\nsaved figure to {tmp_path / 'm.png'}\n"
     png_size(tmp_path / "m.png")
+
+
+def test_a_diverging_run_prints_its_line_exits_1_and_writes_nothing(runs):
+    run = runs["diverges"]
+    assert run.code == 1
+    assert run.out == "epoch 20, x1 nan, x2 nan\n"
+    assert "Traceback" not in run.err and len(run.err.splitlines()) == 1
+    assert run.err.startswith("rmsprop-nb: error: the run diverged: x1 3.16226e+300, x2 "
+                              "3.16228e+300 at epoch 1, then not finite from epoch 2 on")
+    assert "--lr" in run.err
+    assert os.listdir(run.cwd) == []
+
+
+def test_out_without_an_extension_gets_png_appended(runs):
+    run = runs["no extension"]
+    assert run.code == 0, run.err
+    assert run.out == f"{BOOK_RMSPROP}\nsaved figure to trajectory.png\n"
+    png_size(run.cwd / "trajectory.png")
+    assert os.listdir(run.cwd) == ["trajectory.png"]
+
+
+def _formats():
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
+# How each kind of file begins (formats not listed: only checked to be non-empty).
+MAGIC = {
+    "png": [PNG_MAGIC], "pdf": [b"%PDF-"], "svg": [b"<?xml"], "svgz": [b"\x1f\x8b"],
+    "jpg": [b"\xff\xd8\xff"], "jpeg": [b"\xff\xd8\xff"], "eps": [b"%!PS-Adobe"],
+    "ps": [b"%!PS-Adobe"], "gif": [b"GIF8"], "tif": [b"II*\x00", b"MM\x00*"],
+    "tiff": [b"II*\x00", b"MM\x00*"], "webp": [b"RIFF"], "pgf": [b"%%"],
+}
+
+
+@pytest.mark.parametrize("fmt", _formats())
+def test_every_format_matplotlib_writes_is_chosen_by_the_extension(fmt, tmp_path, capsys):
+    import shutil
+
+    if fmt == "pgf" and not any(shutil.which(t) for t in ("xelatex", "pdflatex", "lualatex")):
+        pytest.skip("matplotlib's pgf backend needs a LaTeX installation")
+    out = tmp_path / f"figure.{fmt.upper() if fmt == 'pdf' else fmt}"  # any case
+    assert main(["--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"{BOOK_RMSPROP}\nsaved figure to {out}\n"
+    data = out.read_bytes()
+    assert len(data) > 1000
+    assert any(data.startswith(m) for m in MAGIC.get(fmt, [b""])), data[:16]
+    assert os.listdir(tmp_path) == [out.name]
+
+
+def test_a_format_that_cannot_be_written_here_exits_2_and_leaves_no_file(tmp_path, monkeypatch,
+                                                                         capsys):
+    from matplotlib.figure import Figure
+
+    def no_latex(*args, **kwargs):  # as the pgf backend fails without LaTeX
+        raise RuntimeError("'xelatex' not found")
+
+    monkeypatch.setattr(Figure, "savefig", no_latex)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--out", str(tmp_path / "figure.pgf")])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and out == f"{BOOK_RMSPROP}\n"
+    assert err.splitlines()[-1] == (
+        f"rmsprop-nb: error: argument --out: cannot write {tmp_path / 'figure.pgf'}: "
+        "'xelatex' not found"
+    )
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_largest_number_of_epochs_runs_and_draws(tmp_path, capsys):
+    out = tmp_path / "long.png"
+    assert main(["--epochs", str(MAX_EPOCHS), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(f"epoch {MAX_EPOCHS}, x1 ")
+    png_size(out)

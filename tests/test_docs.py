@@ -15,6 +15,7 @@ import html
 import importlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -299,3 +300,93 @@ def test_examples_in_the_pages_run(page):
         report=True,
     )
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {page}"
+
+
+# -- pages read whole at 1280 px ------------------------------------------------------------------
+
+# After MathJax has run: every element that scrolls sideways, and every typeset formula that
+# shows a backslash (a TeX escape MathJax did not understand, e.g. \_ inside \texttt).
+_LAYOUT_PROBE = """<script>
+window.addEventListener("load", function () {
+  function report() {
+    var scrolls = [], escapes = [];
+    document.querySelectorAll("article *").forEach(function (e) {
+      if (e.closest("mjx-assistive-mml") || e.closest("svg")) return;
+      var x = getComputedStyle(e).overflowX;
+      if ((x == "auto" || x == "scroll") && e.scrollWidth > e.clientWidth + 1)
+        scrolls.push([e.tagName, e.scrollWidth, e.clientWidth, e.textContent.slice(0, 60)]);
+    });
+    document.querySelectorAll("mjx-container").forEach(function (m) {
+      if (m.innerHTML.indexOf('data-c="5C"') >= 0) escapes.push(m.textContent.slice(0, 60));
+    });
+    var out = document.createElement("pre");
+    out.id = "layout-probe";
+    out.textContent = JSON.stringify({scrolls: scrolls, escapes: escapes,
+      math: document.querySelectorAll("mjx-container").length});
+    document.body.appendChild(out);
+  }
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise)
+    MathJax.startup.promise.then(report);
+  else report();
+});
+</script>"""
+
+# The pages fixed for a 1280 px window; on the API pages only the formulas are checked.
+WHOLE_PAGES = ["user_guide/options.html", "user_guide/algorithms.html", "benchmarks.html"]
+MATH_PAGES = ["api/generated/rmsprop_nb.RMSProp.html", "api/generated/rmsprop_nb.AdaGrad.html"]
+
+
+def _layout(site, relpath):
+    page = site.out / relpath
+    probe = page.with_name("_probe_" + page.name)  # next to the page: same relative links
+    text = page.read_text(encoding="utf-8").replace("</body>", _LAYOUT_PROBE + "</body>")
+    probe.write_text(text, encoding="utf-8")
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run(
+            [_chromium(), *CHROMIUM_FLAGS, "--window-size=1280,900", f"--user-data-dir={profile}",
+             "--dump-dom", probe.as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )
+    probe.unlink()
+    found = re.search(r'<pre id="layout-probe"[^>]*>(.*?)</pre>', proc.stdout, re.DOTALL)
+    assert found, f"the layout probe did not run on {relpath}: {proc.stderr[-2000:]}"
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.parametrize("relpath", WHOLE_PAGES + MATH_PAGES)
+def test_page_fits_a_1280px_window_and_shows_no_tex_escapes(site, relpath):
+    layout = _layout(site, relpath)
+    scrolls = layout["scrolls"]
+    if relpath in MATH_PAGES:
+        assert layout["math"] > 0
+        scrolls = [s for s in scrolls if s[0] == "MJX-CONTAINER"]
+    assert not scrolls, f"scrolls sideways at 1280 px (tag, needed, shown, text): {scrolls}"
+    assert not layout["escapes"], f"formulas showing a TeX backslash: {layout['escapes']}"
+
+
+def test_no_page_shows_an_empty_section_navigation(site):
+    empty = []
+    for p in site.out.rglob("*.html"):
+        nav = re.search(r'<nav class="bd-docs-nav.*?</nav>', p.read_text(encoding="utf-8"),
+                        re.DOTALL)
+        if nav and "<li" not in nav.group(0):
+            empty.append(str(p.relative_to(site.out)))
+    assert not empty, f"pages with an empty left sidebar (add them to html_sidebars): {empty}"
+
+
+def test_benchmark_results_are_tables_not_preformatted_text(site):
+    page = _page(site, "benchmarks.html")
+    tables = re.findall(r"<table\b.*?</table>", page, re.DOTALL)
+    assert len(tables) >= 10 and all("benchmark-table" in t for t in tables)
+    assert "median time per step" in page
+    for block in re.findall(r"<pre\b.*?</pre>", page, re.DOTALL):
+        assert "median" not in block and "-----" not in block
+
+
+def test_the_docs_speak_of_the_project_not_its_issue_tracker(site):
+    mentions = []
+    for p in site.out.rglob("*.html"):
+        text = _visible_text(p.read_text(encoding="utf-8"))
+        mentions += [f"{p.relative_to(site.out)}: {m}"
+                     for m in re.findall(r".{0,40}\bissues?\s+#?\d+.{0,20}", text, re.IGNORECASE)]
+    assert not mentions, mentions
