@@ -90,6 +90,9 @@ def parse_args(argv=None):
     p.add_argument("--name", help="file stem of the outputs (default: quick or full)")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--startup-package", metavar="DIR",
+                   help="measure the start-up suite on the rmsprop_nb package in DIR (a "
+                        "checkout's root), e.g. an older version, instead of this one")
     args = p.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
     if args.sizes:
@@ -260,24 +263,46 @@ def run_threshold(cfg, progress):
     return out
 
 
-def run_compile(progress):
-    """Import and first calls in fresh processes: a cold cache, then the same cache again."""
+STARTUP_SCENARIOS = ("optimizer", "kernel", "njit", "cli")
+
+
+def run_compile(progress, package=None):
+    """Import and first calls in fresh processes, one per scenario (see ``first_call.py``),
+    each with an empty cache ("cold"), then again with the same cache ("cached").
+    ``package``: the folder holding the ``rmsprop_nb`` to measure (default: the one imported
+    here), e.g. an older checkout, to compare versions with the same scenarios."""
     import rmsprop_nb
 
-    pkg_parent = str(Path(rmsprop_nb.__file__).resolve().parent.parent)
-    out = {}
-    with tempfile.TemporaryDirectory(prefix="rmsprop_nb_bench_cache_") as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
-        env.pop("RMSPROP_NB_CACHE", None)
-        for mode in ("cold", "cached"):
-            progress.describe(f"start-up ({mode})")
-            proc = subprocess.run([sys.executable, str(HERE / "first_call.py")], env=env,
-                                  capture_output=True, text=True, timeout=600)
-            if proc.returncode:
-                raise RuntimeError(f"first_call.py failed ({mode}):\n{proc.stderr}")
-            out[mode] = json.loads(proc.stdout)
-            progress.tick()
+    pkg_parent = package or str(Path(rmsprop_nb.__file__).resolve().parent.parent)
+    out = {"cold": {}, "cached": {}}
+    for scenario in STARTUP_SCENARIOS:
+        with tempfile.TemporaryDirectory(prefix="rmsprop_nb_bench_cache_") as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache, MPLBACKEND="Agg")
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
+            env.pop("RMSPROP_NB_CACHE", None)
+            for mode in ("cold", "cached"):
+                progress.describe(f"start-up: {scenario} ({mode})")
+                if scenario == "cli":
+                    cmd = [sys.executable, "-m", "rmsprop_nb", "--out",
+                           str(Path(cache) / "figure.png")]
+                else:
+                    cmd = [sys.executable, str(HERE / "first_call.py"), scenario]
+                start = time.perf_counter()
+                proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                                      timeout=600, cwd=cache)
+                wall = time.perf_counter() - start
+                if proc.returncode:
+                    raise RuntimeError(f"{cmd} failed ({mode}):\n{proc.stderr}")
+                if scenario == "cli":
+                    out[mode]["python -m rmsprop_nb (whole command)"] = wall
+                else:
+                    times = json.loads(proc.stdout)
+                    times.pop("total")
+                    imp = times.pop("import rmsprop_nb (with numpy, numba)")
+                    out[mode].setdefault("import rmsprop_nb (with numpy, numba)", imp)
+                    out[mode].update(times)
+                progress.tick()
     return out
 
 
@@ -357,6 +382,19 @@ def evaluate_targets(results):
             targets.append(dict(target=f"1-element step, {name}: at most {limit * 1e6:g} us",
                                 measured=f"worst {v * 1e6:.2f} us ({who})", met=v <= limit,
                                 value=v))
+    c = results.get("compile", {}).get("cold")
+    if c:
+        for keys, name, limit in (
+            (("RMSProp.step float32, 10 elements",), "first float32 RMSProp.step", 1.5),
+            (("+ momentum=0.9", "+ centered=True"), "each further option combination", 1.0),
+            (("rmsprop_step float64, 10 elements",), "first kernel call from Python", 1.5),
+        ):
+            found = [(c[k], k) for k in keys if k in c]
+            if found:
+                v, who = max(found)
+                targets.append(dict(target=f"cold start, {name}: at most {limit:g} s",
+                                    measured=f"worst {v:.2f} s ({who})", met=v <= limit,
+                                    value=v))
     return targets
 
 
@@ -385,7 +423,7 @@ def main(argv=None):
         "sizes": len(cfg["sizes"]) * len(cfg["dtypes"]) * (cfg["rounds"] + 1),
         "options": cfg["rounds"] + 1, "many": cfg["rounds"] + 1, "tiny": cfg["rounds"] + 1,
         "threshold": len(cfg["threshold_kib"]) * len(cfg["dtypes"]) * (cfg["rounds"] + 1),
-        "compile": 2, "noise": 2,
+        "compile": 2 * len(STARTUP_SCENARIOS), "noise": 2,
     }
     progress = Progress(sum(ticks[s] for s in suites), enabled=not args.no_progress)
     started = time.perf_counter()
@@ -403,7 +441,7 @@ def main(argv=None):
     if "threshold" in suites:
         results["threshold"] = run_threshold(cfg, progress)
     if "compile" in suites:
-        results["compile"] = run_compile(progress)
+        results["compile"] = run_compile(progress, args.startup_package)
     if "noise" in suites:
         noise_end = noise_probe(cfg, progress, "end")
         results["noise"] = noise_summary(results, noise_start, noise_end, load_start)

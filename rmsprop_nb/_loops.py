@@ -58,6 +58,8 @@ def _flat(a):
 def _flat_impl(a):
     if _is_none(a):
         return lambda a: None
+    if a.ndim == 1:  # already flat (and no reshape to compile)
+        return lambda a: a
     if a.layout == "F":  # the transpose of a Fortran array is a C array over the same memory
         return lambda a: a.T.reshape(a.size)
     return lambda a: a.reshape(a.size)

@@ -70,7 +70,10 @@ def test_quick_run_writes_json_with_medians_and_ratios(quick_run):
         (d, k) for d in ("float32", "float64") for k in (16, 64, 256)
     }
     assert set(results["compile"]) == {"cold", "cached"}
-    assert results["compile"]["cold"]["RMSProp.step"] > 0
+    cold = results["compile"]["cold"]
+    assert cold["RMSProp.step float32, 10 elements"] > 0
+    assert cold["python -m rmsprop_nb (whole command)"] > 0
+    assert cold.keys() == results["compile"]["cached"].keys()
     assert results["meta"]["threads"] >= 1 and results["meta"]["threading_layer"]
     assert {t["met"] for t in results["targets"]} <= {True, False, None}
 

@@ -197,3 +197,86 @@ def test_a_failure_about_the_temporary_file_is_reported_about_the_users_path(
     monkeypatch.setattr(os, "replace", real_replace)
     # Atomic as before: the old checkpoint intact, no temporary file left.
     assert path.read_bytes() == good and os.listdir(tmp_path) == ["ck.npz"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimizer and kernel messages: say what was got, name the caller, suggest the fix.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_bare_array_for_grads_is_refused_with_the_fix():
+    from rmsprop_nb import RMSProp
+
+    x = np.zeros(2)
+    opt = RMSProp([x])
+    with pytest.raises(TypeError, match=r"RMSProp.step: grads must be a list .* write step\(\[g\]\)"):
+        opt.step(np.ones(2))
+    two = RMSProp([np.zeros(2), np.zeros(2)])
+    with pytest.raises(TypeError, match="grads must be a list"):  # not taken row by row
+        two.step(np.ones((2, 2)))
+    assert opt.step_count == two.step_count == 0 and not x.any()
+
+
+def test_a_generator_of_gradients_is_read_once():
+    from rmsprop_nb import AdaGrad
+
+    x = np.ones(3)
+    opt = AdaGrad([x], lr=0.1)
+    opt.step(g for g in [np.ones(3)])
+    assert opt.step_count == 1 and (x < 1).all()
+    with pytest.raises(ValueError, match="expected 1, got 2"):
+        opt.step(g for g in [np.ones(3), np.ones(3)])
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("lr", -1.0, "RMSProp: lr must be a finite number >= 0, got -1.0"),
+    ("gamma", 1.0, "RMSProp: gamma must be in [0, 1), got 1.0"),
+    ("eps", float("inf"), "RMSProp: eps must be a finite number >= 0, got inf"),
+])
+def test_hyperparameter_messages_state_the_range_and_the_value(key, value, message):
+    from rmsprop_nb import RMSProp
+
+    with pytest.raises(ValueError) as info:
+        RMSProp([np.zeros(2)], **{key: value})
+    assert str(info.value) == message
+
+
+def test_a_bad_value_set_between_steps_names_the_step():
+    from rmsprop_nb import AdaGrad, RMSProp
+
+    for cls in (RMSProp, AdaGrad):
+        x = np.ones(2)
+        opt = cls([x])
+        opt.lr = -1.0
+        with pytest.raises(ValueError) as info:
+            opt.step([np.ones(2)])
+        assert str(info.value) == f"{cls.__name__}.step: lr must be a finite number >= 0, got -1.0"
+        assert (x == 1).all() and opt.step_count == 0
+
+
+def test_kernel_messages_say_what_was_got():
+    from rmsprop_nb.kernels import adagrad_step, rmsprop_step
+
+    x, s = np.ones(3), np.zeros(3)
+    with pytest.raises(ValueError) as info:
+        rmsprop_step(x, np.ones(3), s, 0.1, 1.5, 1e-6)
+    assert str(info.value) == "rmsprop_step: gamma must be in [0, 1), got 1.5"
+    with pytest.raises(ValueError) as info:
+        rmsprop_step(x, np.ones(2), s, 0.1, 0.9, 1e-6)
+    assert str(info.value) == "rmsprop_step: g has shape (2,) but x has shape (3,)"
+    with pytest.raises(ValueError) as info:
+        adagrad_step(x, np.ones(3), s, 0.1, 1e-6, step=0)
+    assert str(info.value) == "adagrad_step: step must be >= 1 (the first step is 1), got 0"
+    assert (x == 1).all() and not s.any()
+
+
+def test_a_torch_tensor_gets_a_hint():
+    torch = pytest.importorskip("torch")
+    from rmsprop_nb import RMSProp
+    from rmsprop_nb.kernels import rmsprop_step
+
+    t = torch.zeros(3)
+    with pytest.raises(TypeError, match=r"got Tensor; for a CPU tensor pass t.detach\(\).numpy\(\)"):
+        RMSProp([t])
+    with pytest.raises(TypeError, match=r"rmsprop_step: x must be a numpy.ndarray, got Tensor; "):
+        rmsprop_step(t, np.zeros(3), np.zeros(3), 0.1, 0.9, 1e-6)

@@ -162,3 +162,52 @@ def test_kernels_first_with_a_second_specialization(user):
     for _ in range(2):
         user("kernel")
         user("njit", "(cache=True)")
+
+
+WARMED_CALLS = """
+    import numba
+    import numpy as np
+    from numba.core import event
+    from rmsprop_nb import AdaGrad
+    from rmsprop_nb.kernels import PARALLEL_MIN_BYTES, adagrad_step
+
+    compiled = []
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            # The package's own kernels; the @overload glue inlined into the user's function
+            # (a "<locals>" impl) is compiled with it, as part of the user's code.
+            fn = getattr(ev.data.get("dispatcher"), "py_func", None)
+            name = getattr(fn, "__qualname__", "<locals>")
+            if getattr(fn, "__module__", "").startswith("rmsprop_nb") and "<locals>" not in name:
+                compiled.append(name)
+
+        def on_end(self, ev):
+            pass
+
+    event.register("numba:compile", Listener())
+
+    @numba.njit
+    def train(x, g, s):
+        for t in range(1, 4):
+            adagrad_step(x, g, s, 0.1, 1e-6, step=t)
+
+    for n in (3, PARALLEL_MIN_BYTES // 8):
+        x, g, s = np.ones(n), np.ones(n), np.zeros(n)
+        adagrad_step(x, g, s, 0.1, 1e-6)
+        AdaGrad([x], nonfinite="raise").step([g])
+        train(x, g, s)
+    print("compiled:", compiled)
+"""
+
+
+def test_after_a_warm_up_first_calls_compile_nothing_of_the_package(tmp_path):
+    cache = tmp_path / "numba-cache"
+    out = _run(["-m", "rmsprop_nb.warmup", "--dtypes", "float64", "--algorithms", "adagrad"],
+               cache, tmp_path)
+    assert "in all (4 kinds of call)" in out
+    script = tmp_path / "first_calls.py"
+    script.write_text(textwrap.dedent(WARMED_CALLS))
+    assert "compiled: []" in _run([script.name], cache, tmp_path)
+    # The same calls with an empty cache do compile: the check above can fail.
+    assert "compiled: []" not in _run([script.name], tmp_path / "empty", tmp_path)
