@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numbers
 import time
+from collections.abc import Mapping
 from importlib import resources
 from types import SimpleNamespace
 
@@ -464,6 +465,10 @@ def _report(losses, seconds, num_epochs, verbose, ax):
 
 def _seeds(seed):
     """Independent seeds for the initial weights and for the minibatch order."""
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+    ):
+        raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
     return np.random.SeedSequence(seed).spawn(2)
 
 
@@ -597,25 +602,24 @@ def train_ch7(
     features, labels = _check_data(features, labels)
     batch_size = _check_count("batch_size", batch_size)
     num_epochs = _check_count("num_epochs", num_epochs)
+    init_seed, order_seed = _seeds(seed)
+    n, d = features.shape
+    w = np.random.default_rng(init_seed).normal(0, 0.01, size=(d, 1)).astype(features.dtype)
+    b = np.zeros(1, dtype=features.dtype)
     compiled = optimizer_fn is adagrad or optimizer_fn is rmsprop
     if compiled:
         lr, gamma, eps = _compiled_hyperparams(optimizer_fn, hyperparams)
-    ax = _loss_axes(plot, "train_ch7")
-
-    n, d = features.shape
-    init_seed, order_seed = _seeds(seed)
-    order_rng = np.random.default_rng(order_seed)
-    w = np.random.default_rng(init_seed).normal(0, 0.01, size=(d, 1)).astype(features.dtype)
-    b = np.zeros(1, dtype=features.dtype)
-    losses = np.empty(_record_count(n, batch_size, num_epochs))
-    losses[0] = _mean_loss(features, labels, w, b)
-    k = 1
-    if compiled:
         s_w, s_b = _check_states(states, w, b)
         grad_w, grad_b = np.zeros_like(w), np.zeros_like(b)
     else:
         params = [SimpleNamespace(data=w, grad=np.zeros_like(w)),
                   SimpleNamespace(data=b, grad=np.zeros_like(b))]
+    ax = _loss_axes(plot, "train_ch7")
+
+    order_rng = np.random.default_rng(order_seed)
+    losses = np.empty(_record_count(n, batch_size, num_epochs))
+    losses[0] = _mean_loss(features, labels, w, b)
+    k = 1
     for _ in range(num_epochs):
         start = time.perf_counter()
         order = order_rng.permutation(n)
@@ -636,11 +640,10 @@ def train_ch7(
 
 def _compiled_hyperparams(optimizer_fn, hyperparams):
     """``(lr, gamma, eps)`` as floats for the compiled loop (gamma unused by AdaGrad)."""
+    if not isinstance(hyperparams, Mapping):
+        raise TypeError(f"hyperparams must be a dict, got {type(hyperparams).__name__}")
     required = ("lr", "gamma") if optimizer_fn is rmsprop else ("lr",)
-    try:
-        missing = [key for key in required if key not in hyperparams]
-    except TypeError:
-        raise TypeError(f"hyperparams must be a dict, got {type(hyperparams).__name__}") from None
+    missing = [key for key in required if key not in hyperparams]
     if missing:
         raise ValueError(
             f"hyperparams for {optimizer_fn.__name__} need {', '.join(map(repr, required))}; "
@@ -736,12 +739,10 @@ def train_pytorch_ch7(
     features, labels = _check_data(features, labels)
     batch_size = _check_count("batch_size", batch_size)
     num_epochs = _check_count("num_epochs", num_epochs)
-    ax = _loss_axes(plot, "train_pytorch_ch7")
+    init_seed, order_seed = _seeds(seed)
 
     n, d = features.shape
     X, y = torch.from_numpy(features), torch.from_numpy(labels)
-    init_seed, order_seed = _seeds(seed)
-    order_rng = np.random.default_rng(order_seed)
     if seed is None:
         net = torch.nn.Linear(d, 1, dtype=X.dtype)
     else:
@@ -750,11 +751,13 @@ def train_pytorch_ch7(
             net = torch.nn.Linear(d, 1, dtype=X.dtype)
     loss = torch.nn.MSELoss()
     optimizer = optimizer_fn(net.parameters(), **optimizer_hyperparams)
+    ax = _loss_axes(plot, "train_pytorch_ch7")
 
     def mean_loss():
         with torch.no_grad():
             return loss(net(X).view(-1), y).item() / 2
 
+    order_rng = np.random.default_rng(order_seed)
     losses = np.empty(_record_count(n, batch_size, num_epochs))
     losses[0] = mean_loss()
     k = 1
