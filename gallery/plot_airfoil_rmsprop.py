@@ -62,10 +62,10 @@ try:
 except ImportError:
     torch = None
 
-concise = [] if torch is None else [torch.optim.RMSprop]
-for optimizer_class in concise:
+concise = {} if torch is None else {"torch.optim.RMSprop": torch.optim.RMSprop}
+for label, optimizer_class in concise.items():
     train_pytorch_ch7(optimizer_class, {"lr": 0.01, "alpha": 0.9}, features, labels, seed=0)
-    plt.title(f"concise: {optimizer_class.__module__}.{optimizer_class.__name__}", fontsize=9)
+    plt.title(f"concise: {label}", fontsize=9)
     plt.show()
 if not concise:  # a placeholder keeps the numbering of this page's figures
     print("torch is not installed: no concise run")
@@ -85,8 +85,8 @@ runs = {  # name: (the book's printed loss, a run of one seed)
         rmsprop, init_rmsprop_states(), {"lr": 0.01, "gamma": 0.9}, features, labels,
         seed=seed, **quiet)),
 }
-for optimizer_class in concise:
-    runs[f"concise: {optimizer_class.__name__}"] = (0.243676, partial(
+for label, optimizer_class in concise.items():
+    runs[f"concise: {label}"] = (0.243676, partial(
         train_pytorch_ch7, optimizer_class, {"lr": 0.01, "alpha": 0.9}, features, labels,
         **quiet))
 
@@ -95,12 +95,13 @@ for row, (name, (book, run)) in enumerate(runs.items()):
     start = time.perf_counter()
     finals = np.array([run(seed=seed)[-1] for seed in range(50)])
     per_epoch = (time.perf_counter() - start) / 50 / 2
-    print(f"{name:26s} min {finals.min():.6f}  median {np.median(finals):.6f}  "
+    print(f"{name:30s} min {finals.min():.6f}  median {np.median(finals):.6f}  "
           f"max {finals.max():.6f}  book {book:.6f} (above {np.sum(finals < book)} of 50)  "
           f"{per_epoch * 1e3:.2f} ms per epoch")
     ax.plot(finals, np.full(50, row), "|", markersize=14, alpha=0.6)
     ax.plot(book, row, "kv", markersize=8)
 ax.set_yticks(range(len(runs)), list(runs))
 ax.set_ylim(-0.6, len(runs) - 0.4)
-ax.set_xlabel("final loss after 2 epochs (ticks: seeds 0-49; triangle: the book)")
+ax.set_xlabel("final loss after 2 epochs")
+ax.set_title("ticks: seeds 0-49    triangle: the book", fontsize=9)
 plt.show()

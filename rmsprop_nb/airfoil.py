@@ -451,7 +451,9 @@ def _loss_axes(plot, name):
             f'{name} draws the book\'s loss figure with matplotlib: pip install "rmsprop-nb[plot]"'
             ", or pass plot=False"
         ) from exc
-    return plt.figure(figsize=_FIGSIZE).add_subplot()
+    # "constrained" keeps the axis labels inside the book's small figure when it is saved
+    # without bbox_inches="tight" (Jupyter's inline backend crops; savefig does not).
+    return plt.figure(figsize=_FIGSIZE, layout="constrained").add_subplot()
 
 
 def _report(losses, seconds, num_epochs, verbose, ax):
