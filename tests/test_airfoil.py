@@ -448,3 +448,74 @@ def test_api_reference_lists_every_public_name():
     api = (REPO / "docs" / "api" / "index.rst").read_text(encoding="utf-8")
     section = api.split(".. currentmodule:: rmsprop_nb.airfoil", 1)[1].split("\n---", 1)[0]
     assert set(airfoil.__all__) <= set(re.findall(r"^   (\w+)$", section, re.M))
+
+
+# -- the chapter page ---------------------------------------------------------------------------
+
+CHAPTER = REPO / "docs" / "chapter.rst"
+TABLE_ROWS = {  # the page's table rows: name -> (kind, key)
+    "§7.5 AdaGrad, scratch": ("scratch", "adagrad"),
+    "§7.5 AdaGrad, torch": ("concise", "Adagrad"),
+    "§7.6 RMSProp, scratch": ("scratch", "rmsprop"),
+    "§7.6 RMSProp, torch": ("concise", "RMSprop"),
+}
+
+
+def _table():
+    """``{row name: [book, min, median, max, ours lower]}`` from the page's list-table."""
+    text = CHAPTER.read_text(encoding="utf-8")
+    rows = {}
+    for name in TABLE_ROWS:
+        cells = re.search(rf"   \* - {re.escape(name)}\n((?:     - .*\n)+)", text).group(1)
+        values = re.findall(r"     - (.*)", cells)
+        rows[name] = [float(v) for v in values[:4]] + [int(values[4].split(" of ")[0])]
+    return rows
+
+
+def test_chapter_page_credits_the_data_and_shows_every_run():
+    text = CHAPTER.read_text(encoding="utf-8")
+    for words in ("Brooks", "Marcolini", "NASA", "UCI Machine Learning Repository", "CC BY 4.0"):
+        assert words in text
+    for _, _, _, book in SCRATCH.values():
+        assert f"loss: {book:f}" in text
+    for _, book in CONCISE.values():
+        assert f"loss: {book:f}" in text
+    for script in ("plot_airfoil_adagrad", "plot_airfoil_rmsprop"):
+        for figure in ("001", "002", "003"):
+            assert f"sphx_glr_{script}_{figure}.png" in text
+    assert "sphx_glr_plot_rmsprop_weights_001.png" in text
+    index = (REPO / "docs" / "index.rst").read_text(encoding="utf-8")
+    assert re.search(r"^   chapter$", index, re.M)  # in the top-level toctree
+
+
+def test_chapter_page_table_holds_the_book_and_our_scratch_spread(scratch_finals):
+    table = _table()
+    for name, (kind, key) in TABLE_ROWS.items():
+        book = SCRATCH[key][3] if kind == "scratch" else CONCISE[key][1]
+        assert table[name][0] == book
+        assert table[name][1] <= book <= table[name][3]
+        if kind == "scratch":
+            finals = scratch_finals[key]
+            np.testing.assert_allclose(
+                table[name][1:4], [finals.min(), np.median(finals), finals.max()], atol=1e-6)
+            assert table[name][4] == np.sum(finals < book)
+
+
+def test_chapter_page_table_holds_our_torch_spread(concise_finals):
+    table = _table()
+    for name, (kind, key) in TABLE_ROWS.items():
+        if kind == "concise":
+            finals = concise_finals[key]
+            np.testing.assert_allclose(
+                table[name][1:4], [finals.min(), np.median(finals), finals.max()], atol=2e-6)
+
+
+def test_chapter_page_concise_outputs_are_the_seeded_runs(data, torch):
+    """The torch cells are shown, not run, by the docs tests (torch is optional)."""
+    text = CHAPTER.read_text(encoding="utf-8")
+    shown = [float(v) for v in re.findall(r"^   loss: (\d\.\d{6}), [\d.]+ sec per epoch$", text, re.M)]
+    assert len(shown) == 2
+    for value, (name, (hyper, _)) in zip(shown, CONCISE.items()):
+        losses = train_pytorch_ch7(getattr(torch.optim, name), hyper, *data, seed=0,
+                                   verbose=False, plot=False)
+        assert abs(losses[-1] - value) <= 2e-6, (name, losses[-1], value)
