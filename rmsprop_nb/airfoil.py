@@ -184,7 +184,7 @@ def init_rmsprop_states():
 
 
 def adagrad(params, states, hyperparams):
-    r"""The book's AdaGrad update function (§7.5), computed by :func:`~rmsprop_nb.kernels.adagrad_step`.
+    r"""The book's AdaGrad update function (§7.5), on :func:`~rmsprop_nb.kernels.adagrad_step`.
 
     For each parameter ``p`` and its state ``s``, in place:
 
@@ -255,7 +255,7 @@ def adagrad(params, states, hyperparams):
 
 
 def rmsprop(params, states, hyperparams):
-    r"""The book's RMSProp update function (§7.6), computed by :func:`~rmsprop_nb.kernels.rmsprop_step`.
+    r"""The book's RMSProp update function (§7.6), on :func:`~rmsprop_nb.kernels.rmsprop_step`.
 
     For each parameter ``p`` and its state ``s``, in place:
 
@@ -342,7 +342,7 @@ def _predict(features, i, w, b):
 @jit
 def _mean_loss(features, labels, w, b):
     # Each row's loss in the data's dtype (as the book's float32 tensors); the sum in float64,
-    # so that the 1500-row mean is exact to the printed digits.
+    # so that its rounding stays far below the six printed digits.
     half = w.dtype.type(0.5)
     total = 0.0
     for i in range(features.shape[0]):
@@ -430,7 +430,9 @@ def _check_data(features, labels):
             f"got {features.ndim}-D {features.dtype}"
         )
     if features.shape[0] < 1 or features.shape[1] < 1:
-        raise ValueError(f"features must have at least one row and one column, got {features.shape}")
+        raise ValueError(
+            f"features must have at least one row and one column, got shape {features.shape}"
+        )
     labels = np.asarray(labels)
     if labels.shape != (features.shape[0],):
         raise ValueError(

@@ -418,7 +418,8 @@ def test_importing_the_package_and_training_import_neither_torch_nor_matplotlib(
         "              features, labels, seed=0, plot=False)\n"
         "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=300, check=True).stdout
     assert BOOK_LINE.match(out.splitlines()[0])
@@ -513,7 +514,8 @@ def test_chapter_page_table_holds_our_torch_spread(concise_finals):
 def test_chapter_page_concise_outputs_are_the_seeded_runs(data, torch):
     """The torch cells are shown, not run, by the docs tests (torch is optional)."""
     text = CHAPTER.read_text(encoding="utf-8")
-    shown = [float(v) for v in re.findall(r"^   loss: (\d\.\d{6}), [\d.]+ sec per epoch$", text, re.M)]
+    line = r"^   loss: (\d\.\d{6}), [\d.]+ sec per epoch$"
+    shown = [float(v) for v in re.findall(line, text, re.M)]
     assert len(shown) == 2
     for value, (name, (hyper, _)) in zip(shown, CONCISE.items()):
         losses = train_pytorch_ch7(getattr(torch.optim, name), hyper, *data, seed=0,
