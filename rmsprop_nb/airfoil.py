@@ -234,15 +234,16 @@ def adagrad(params, states, hyperparams):
     Passed to :func:`train_ch7`, as in the book:
 
     >>> features, labels = get_data_ch7()
-    >>> losses = train_ch7(adagrad, init_adagrad_states(), {'lr': 0.1}, features, labels,
-    ...                    seed=0, plot=False)                  # doctest: +ELLIPSIS
+    >>> losses = train_ch7(adagrad, init_adagrad_states(), {'lr': 0.1},
+    ...                    features, labels, seed=0, plot=False)  # doctest: +ELLIPSIS
     loss: 0.24..., ... sec per epoch
 
     Called directly, on any parameter with ``data`` and ``grad``:
 
     >>> from types import SimpleNamespace
     >>> import numpy as np
-    >>> p = SimpleNamespace(data=np.array([1.0, 1.0]), grad=np.array([0.5, -2.0]))
+    >>> p = SimpleNamespace(data=np.array([1.0, 1.0]),
+    ...                     grad=np.array([0.5, -2.0]))
     >>> s = np.zeros(2)
     >>> adagrad([p], [s], {'lr': 0.1})
     >>> p.data.round(4), s
@@ -305,15 +306,17 @@ def rmsprop(params, states, hyperparams):
     Passed to :func:`train_ch7`, as in the book:
 
     >>> features, labels = get_data_ch7()
-    >>> losses = train_ch7(rmsprop, init_rmsprop_states(), {'lr': 0.01, 'gamma': 0.9},
-    ...                    features, labels, seed=0, plot=False)  # doctest: +ELLIPSIS
+    >>> losses = train_ch7(rmsprop, init_rmsprop_states(),
+    ...                    {'lr': 0.01, 'gamma': 0.9}, features, labels,
+    ...                    seed=0, plot=False)  # doctest: +ELLIPSIS
     loss: 0.24..., ... sec per epoch
 
     Called directly, on any parameter with ``data`` and ``grad``:
 
     >>> from types import SimpleNamespace
     >>> import numpy as np
-    >>> p = SimpleNamespace(data=np.array([1.0, 1.0]), grad=np.array([0.5, -2.0]))
+    >>> p = SimpleNamespace(data=np.array([1.0, 1.0]),
+    ...                     grad=np.array([0.5, -2.0]))
     >>> s = np.zeros(2)
     >>> rmsprop([p], [s], {'lr': 0.01, 'gamma': 0.9})
     >>> p.data.round(4), s.round(4)
@@ -585,8 +588,9 @@ def train_ch7(
     The book's §7.6 run, from scratch (seeded here, so the loss repeats):
 
     >>> features, labels = get_data_ch7()
-    >>> losses = train_ch7(rmsprop, init_rmsprop_states(), {'lr': 0.01, 'gamma': 0.9},
-    ...                    features, labels, seed=0, plot=False)  # doctest: +ELLIPSIS
+    >>> losses = train_ch7(rmsprop, init_rmsprop_states(),
+    ...                    {'lr': 0.01, 'gamma': 0.9}, features, labels,
+    ...                    seed=0, plot=False)  # doctest: +ELLIPSIS
     loss: 0.24..., ... sec per epoch
     >>> len(losses)
     31
@@ -596,8 +600,8 @@ def train_ch7(
     >>> def sgd(params, states, hyperparams):
     ...     for p in params:
     ...         p.data -= hyperparams['lr'] * p.grad
-    >>> losses = train_ch7(sgd, None, {'lr': 0.05}, features, labels, seed=0,
-    ...                    verbose=False, plot=False)
+    >>> losses = train_ch7(sgd, None, {'lr': 0.05}, features, labels,
+    ...                    seed=0, verbose=False, plot=False)
     >>> bool(losses[-1] < 0.25 < losses[0])
     True
     """
@@ -726,8 +730,10 @@ def train_pytorch_ch7(
 
     >>> import torch
     >>> features, labels = get_data_ch7()
-    >>> losses = train_pytorch_ch7(torch.optim.RMSprop, {'lr': 0.01, 'alpha': 0.9},
-    ...                            features, labels, seed=0, plot=False)  # doctest: +ELLIPSIS
+    >>> losses = train_pytorch_ch7(torch.optim.RMSprop,
+    ...                            {'lr': 0.01, 'alpha': 0.9},
+    ...                            features, labels, seed=0,
+    ...                            plot=False)  # doctest: +ELLIPSIS
     loss: 0.24..., ... sec per epoch
     >>> len(losses)
     31

@@ -434,7 +434,8 @@ def test_docstring_examples_run():
         if "train_pytorch_ch7" in test.name and not have_torch:
             continue
         runner.run(test)
-    assert runner.summarize(verbose=False).failed == 0
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0 and result.attempted >= 20
 
 
 def _have(module):
