@@ -48,7 +48,8 @@ print(features.shape, features.dtype, labels.shape, labels.dtype)
 # ------------
 # The book's cell, with a seed. Each epoch runs as one compiled loop that calls the kernel;
 # the book's Python loop takes about 0.05 s per epoch and prints ``loss: 0.243675``.
-train_ch7(adagrad, init_adagrad_states(), {"lr": 0.1}, features, labels, seed=0)
+train_ch7(adagrad, init_adagrad_states(), {"lr": 0.1},
+          features, labels, seed=0)
 plt.title("from scratch: rmsprop_nb", fontsize=9)
 plt.show()
 
@@ -62,14 +63,18 @@ try:
 except ImportError:
     torch = None
 
-concise = {} if torch is None else {"torch.optim.Adagrad": torch.optim.Adagrad}
+concise = {}  # label: optimizer class
+if torch is not None:
+    concise["torch.optim.Adagrad"] = torch.optim.Adagrad
+hyper = {"lr": 0.1}
 for label, optimizer_class in concise.items():
-    train_pytorch_ch7(optimizer_class, {"lr": 0.1}, features, labels, seed=0)
+    train_pytorch_ch7(optimizer_class, hyper, features, labels, seed=0)
     plt.title(f"concise: {label}", fontsize=9)
     plt.show()
-if not concise:  # a placeholder keeps the numbering of this page's figures
+if not concise:  # a placeholder keeps this page's figure numbers
     print("torch is not installed: no concise run")
-    plt.figure(figsize=(3.5, 2.5)).text(0.5, 0.5, "torch is not installed", ha="center")
+    fig = plt.figure(figsize=(3.5, 2.5))
+    fig.text(0.5, 0.5, "torch is not installed", ha="center")
     plt.show()
 
 # %%
@@ -79,21 +84,29 @@ if not concise:  # a placeholder keeps the numbering of this page's figures
 # spreads over a few thousandths above the least-squares floor of this loss (about 0.2417),
 # and the book's draws fall inside that spread.
 quiet = dict(verbose=False, plot=False)
-runs = {  # name: (the book's printed loss, a run of one seed)
-    "from scratch: rmsprop_nb": (0.243675, lambda seed: train_ch7(
-        adagrad, init_adagrad_states(), {"lr": 0.1}, features, labels, seed=seed, **quiet)),
-}
+
+
+def scratch_run(seed):
+    return train_ch7(adagrad, init_adagrad_states(), {"lr": 0.1},
+                     features, labels, seed=seed, **quiet)
+
+
+runs = {"from scratch: rmsprop_nb": (0.243675, scratch_run)}  # (book, run)
 for label, optimizer_class in concise.items():
     runs[f"concise: {label}"] = (0.243147, partial(
-        train_pytorch_ch7, optimizer_class, {"lr": 0.1}, features, labels, **quiet))
+        train_pytorch_ch7, optimizer_class, hyper, features, labels,
+        **quiet))
 
-fig, ax = plt.subplots(figsize=(6, 1 + 0.6 * len(runs)), layout="constrained")
+fig, ax = plt.subplots(figsize=(6, 1 + 0.6 * len(runs)),
+                       layout="constrained")
 for row, (name, (book, run)) in enumerate(runs.items()):
     start = time.perf_counter()
     finals = np.array([run(seed=seed)[-1] for seed in range(50)])
     per_epoch = (time.perf_counter() - start) / 50 / 2
-    print(f"{name:30s} min {finals.min():.6f}  median {np.median(finals):.6f}  "
-          f"max {finals.max():.6f}  book {book:.6f} (above {np.sum(finals < book)} of 50)  "
+    print(f"{name}: min {finals.min():.6f}, "
+          f"median {np.median(finals):.6f}, max {finals.max():.6f}; "
+          f"book {book:.6f}, "
+          f"{np.sum(finals < book)} of 50 lower; "
           f"{per_epoch * 1e3:.2f} ms per epoch")
     ax.plot(finals, np.full(50, row), "|", markersize=14, alpha=0.6)
     ax.plot(book, row, "kv", markersize=8)
