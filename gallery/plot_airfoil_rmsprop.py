@@ -93,7 +93,8 @@ def scratch_run(seed):
                      seed=seed, **quiet)
 
 
-runs = {"from scratch: rmsprop_nb": (0.243452, scratch_run)}  # (book, run)
+# name: (the book's printed loss, a run of one seed)
+runs = {"from scratch: rmsprop_nb": (0.243452, scratch_run)}
 for label, optimizer_class in concise.items():
     runs[f"concise: {label}"] = (0.243676, partial(
         train_pytorch_ch7, optimizer_class, hyper, features, labels,

@@ -40,7 +40,7 @@ for gamma in (0.95, 0.9, 0.8, 0.7):
     x, s = np.zeros(1), np.zeros(1)
     memory = []
     for k in steps:
-        g = np.full(1, 1.0 if k == 0 else 0.0)  # an impulse, then silence
+        g = np.full(1, 1.0 if k == 0 else 0.0)  # an impulse, then 0
         rmsprop_step(x, g, s, lr=0.0, gamma=gamma, eps=1e-6)
         memory.append(s[0])
     memory = np.array(memory)
@@ -50,9 +50,9 @@ for gamma in (0.95, 0.9, 0.8, 0.7):
 
     horizon = round(1 / (1 - gamma))
     share = 1 - gamma**horizon
-    ax.axvline(horizon, color=line.get_color(), linestyle=":", linewidth=1)
-    print(f"gamma {gamma:.2f}: the last 1/(1-gamma) = {horizon:2d} steps "
-          f"carry {share:.0%} of the weight")
+    ax.axvline(horizon, color=line.get_color(), linestyle=":")
+    print(f"gamma {gamma:.2f}: the last 1/(1-gamma) = {horizon:2d} "
+          f"steps carry {share:.0%} of the weight")
 ax.set_xlabel("k, steps back")
 ax.set_ylabel(r"weight $(1 - \gamma)\,\gamma^k$")
 ax.legend()
