@@ -3,6 +3,9 @@
 READING_ORDER = [
     "plot_rmsprop_book.py",
     "plot_adagrad_book.py",
+    "plot_rmsprop_weights.py",
+    "plot_airfoil_adagrad.py",
+    "plot_airfoil_rmsprop.py",
     "plot_rmsprop_vs_adagrad.py",
     "plot_gamma_sweep.py",
     "plot_diabetes_regression.py",

@@ -4,7 +4,8 @@ r"""The book's 2-D harness: the quadratic :func:`f_2d`, :func:`train_2d` and its
 ill-conditioned quadratic :math:`f(x) = 0.1 x_1^2 + 2 x_2^2`, starting at :math:`(-5, -2)`:
 20 steps, one printed line, one trajectory drawn over the contours of :math:`f`. This module
 reproduces that experiment with the package's own kernels (:mod:`rmsprop_nb.kernels`), so the
-book's printed numbers double as an end-to-end check.
+book's printed numbers double as an end-to-end check. (The sections' minibatch runs on the
+airfoil data are in :mod:`rmsprop_nb.airfoil`.)
 
 matplotlib is optional: only :func:`show_trace_2d` needs it, and imports it when called.
 """
