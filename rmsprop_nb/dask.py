@@ -36,7 +36,7 @@ import numpy as np
 from . import optimizers
 from .kernels import adagrad_step, rmsprop_step
 
-__all__ = ["RMSProp", "AdaGrad", "rmsprop_update", "adagrad_update"]
+__all__ = ["RMSProp", "AdaGrad", "rmsprop_update", "adagrad_update", "row_block_sum"]
 
 # Bytes per row of the cache-sized pieces a task copies and updates: a packed piece (up to four
 # rows) and its gradient stay within a core's L2 cache, so the copy costs no extra trip to
@@ -320,6 +320,105 @@ def _check_packed(who, packed, grad, rows):
             f"{who}: grad has chunks {grad.chunks} but packed[0] has chunks {packed.chunks[1:]}; "
             "rechunk grad like packed[0]"
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Data-parallel gradients.
+# --------------------------------------------------------------------------------------------
+
+
+def _block_term(fn, X, y, w):
+    # Fresh copies: blocks that arrived over the network can be misaligned, and BLAS may then
+    # sum in another order (other last bits).
+    return np.asarray(fn(np.array(X, order="C"), np.array(y, order="C"), np.array(w)))
+
+
+def _fold(w, *terms):
+    total = np.array(terms[0], dtype=w.dtype)
+    for term in terms[1:]:
+        total += term
+    return total
+
+
+def row_block_sum(fn, X, y, w):
+    r"""Sum ``fn(X_block, y_block, w)`` over the row blocks of ``X``, in block order.
+
+    The data-parallel gradient of a loss that is a sum over examples,
+
+    .. math::
+
+        \nabla L(w) = \sum_{b=1}^{B} \sum_{i \in \text{block } b} \nabla \ell(x_i, y_i; w),
+
+    computed where the data lives: one task per row block evaluates ``fn`` on that block
+    (the inner sum), and one task adds the ``B`` results from block 1 to block ``B``. Floating
+    point addition is not associative, so a sum in the order the results arrive (or a
+    reduction tree that depends on timing) could differ in the last bits from run to run; this
+    order is fixed, and each block is copied into fresh, aligned memory before ``fn`` sees it,
+    so two runs give the same bits whatever the workers, their timing or their number.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(X_block, y_block, w) -> ndarray`` of ``w``'s shape: the sum of the per-example
+        gradients over the block (not the mean). It runs on the workers (it must be
+        picklable, e.g. a module-level function or one defined in your script).
+    X : dask.array.Array
+        The features, shape ``(n, ...)``, chunked along the rows (other axes are joined).
+    y : dask.array.Array
+        The targets, ``n`` rows, chunked like the rows of ``X`` (rechunked if not).
+    w : dask.array.Array or ndarray
+        The parameters, sent whole to every block's task.
+
+    Returns
+    -------
+    dask.array.Array
+        The sum, lazily, one chunk, with ``w``'s shape and dtype.
+
+    Raises
+    ------
+    ValueError
+        ``X`` and ``y`` differ in their number of rows, or have unknown chunk sizes.
+    TypeError
+        ``X`` or ``y`` is not a Dask array.
+
+    Examples
+    --------
+    The gradient of the least-squares loss :math:`\tfrac12 \lVert Xw - y \rVert^2`:
+
+    >>> import dask, dask.array as da, numpy as np
+    >>> from rmsprop_nb.dask import row_block_sum
+    >>> def grad(Xb, yb, w):
+    ...     return Xb.T @ (Xb @ w - yb)
+    >>> X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(2, 2))   # 3 row blocks
+    >>> y = da.ones(6, chunks=2)
+    >>> w = np.array([0.5, -0.25])
+    >>> with dask.config.set(scheduler="synchronous"):
+    ...     g = row_block_sum(grad, X, y, w).compute()
+    >>> g
+    array([17.5, 17.5])
+    >>> Xn, yn = X.compute(), y.compute()
+    >>> np.array_equal(g, Xn.T @ (Xn @ w - yn))
+    True
+    """
+    for label, a in (("X", X), ("y", y)):
+        if not isinstance(a, da.Array):
+            raise TypeError(f"row_block_sum: {label} must be a dask.array.Array, got {type(a).__name__}")
+        if _unknown_chunks(a):
+            raise ValueError(f"row_block_sum: {label} has unknown chunk sizes")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"row_block_sum: X has {X.shape[0]} rows but y has {y.shape[0]}"
+        )
+    X = X.rechunk({k: -1 for k in range(1, X.ndim)})
+    y = y.rechunk((X.chunks[0],) + tuple((n,) for n in y.shape[1:]))
+    w_like = np.empty(0, getattr(w, "dtype", np.float64))
+    whole = dask.delayed(w) if isinstance(w, da.Array) else w
+    terms = [
+        dask.delayed(_block_term, pure=True)(fn, xb, yb, whole)
+        for xb, yb in zip(X.to_delayed().ravel(), y.to_delayed().ravel())
+    ]
+    total = dask.delayed(_fold, pure=True)(w_like, *terms)
+    return da.from_delayed(total, shape=w.shape, dtype=w_like.dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1072,17 +1171,17 @@ def _as_dask(label, g, p, like_label):
         raise TypeError(f"{label} must have dtype float32 or float64, got {g.dtype}")
     if g.dtype != p.dtype:
         raise TypeError(f"{label} has dtype {g.dtype} but {like_label} has dtype {p.dtype}")
+    if isinstance(g, da.Array) and _unknown_chunks(g):
+        raise ValueError(
+            f"{label} has unknown chunk sizes, so it cannot be aligned with the chunks of "
+            f"{like_label}; call .compute_chunk_sizes() on it first"
+        )
     if g.shape != p.shape:
         raise ValueError(f"{label} has shape {g.shape} but {like_label} has shape {p.shape}")
     if isinstance(g, np.ndarray):
         # Each chunk goes into the graph: the scheduler keeps it until the next checkpoint, so
         # a result lost with a worker can be recomputed (scattered data would be lost with it).
         return da.from_array(g, chunks=p.chunks, name="from-numpy-" + uuid.uuid4().hex)
-    if _unknown_chunks(g):
-        raise ValueError(
-            f"{label} has unknown chunk sizes, so it cannot be aligned with the chunks of "
-            f"{like_label}; call .compute_chunk_sizes() on it first"
-        )
     return g if g.chunks == p.chunks else g.rechunk(p.chunks)
 
 
