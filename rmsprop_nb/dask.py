@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import math
 import posixpath
+import sys
+import threading
 import uuid
 
 import dask
@@ -78,11 +80,55 @@ def _adagrad_rows(rows, g, h):
 _ROWS_KERNELS = {"RMSProp": _rmsprop_rows, "AdaGrad": _adagrad_rows}
 
 
+class _BufferPool:
+    """Memory for the tasks' results, reused once nothing references it any more.
+
+    A fresh array of megabytes costs a page fault per 4 KiB page, and the operating system
+    zeroes each page before the task writes it: about as much time as the update itself (the
+    workers' allocator gives large blocks back to the system at once). A task's result lives
+    one step, so the pool hands out views of buffers it owns and takes a buffer again only
+    when its reference count shows that no array, view or memoryview uses it (every view of a
+    NumPy array holds a reference to the array that owns the memory). Each worker process has
+    its own pool; it keeps at most one spare buffer per buffer in use, of each size.
+    """
+
+    min_bytes = 1 << 20  # smaller results come from np.empty: their pages are reused anyway
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._buffers = {}  # nbytes -> [uint8 arrays that own their memory]
+        probe = [np.empty(1, np.uint8)]
+        self._unused = _references(probe[0])  # counted exactly as below: held by the pool only
+
+    def empty(self, shape, dtype):
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        if nbytes < self.min_bytes:
+            return np.empty(shape, dtype)
+        with self._lock:
+            buffers = self._buffers.setdefault(nbytes, [])
+            free = [k for k in range(len(buffers)) if _references(buffers[k]) == self._unused]
+            for k in reversed(free[len(buffers) - len(free) + 1 :]):  # too many spares
+                del buffers[k]
+            if free:
+                owner = buffers[free[0]]
+            else:
+                owner = np.empty(nbytes, np.uint8)
+                buffers.append(owner)
+            return owner.view(dtype).reshape(shape)
+
+
+def _references(a):
+    return sys.getrefcount(a)
+
+
+_POOL = _BufferPool()
+
+
 def _update_block(packed, g, algorithm, h):
     """The new packed chunk: a copy of ``packed`` updated from the gradient chunk ``g``."""
     m = packed.shape[0]
     old = packed.reshape(m, -1)
-    new = np.empty(old.shape, packed.dtype)
+    new = _POOL.empty(old.shape, packed.dtype)
     # The kernels need C-contiguous, aligned arrays of one memory order; a chunk that arrived
     # over the network may be neither (its piece is then copied into an aligned scratch).
     g = np.ascontiguousarray(g).reshape(-1)
@@ -940,7 +986,7 @@ class RMSProp(_DaskOptimizer):
     >>> from distributed import Client, LocalCluster
     >>> from rmsprop_nb.dask import RMSProp
     >>> cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-    ...                        dashboard_address=None)
+    ...                        dashboard_address="127.0.0.1:0")
     >>> client = Client(cluster)
     >>> x = da.from_array(np.array([-5.0, -2.0]), chunks=1)     # two chunks
     >>> opt = RMSProp([x], lr=0.4, gamma=0.9)

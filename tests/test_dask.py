@@ -32,10 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def start_cluster(n_workers=2):
     # env= is applied in a worker after it has imported the parent's main module: fine here
-    # (pytest's main module does not import Numba; see the docs page for scripts).
+    # (pytest's main module does not import Numba; see the docs page for scripts). The HTTP
+    # server is bound to loopback too (with dashboard_address=None it takes port 8787, on every
+    # interface when processes=False).
     cluster = distributed.LocalCluster(
         n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"},
+        dashboard_address="127.0.0.1:0", env={"NUMBA_NUM_THREADS": "1"},
     )
     client = distributed.Client(cluster)
     client.run(_warm_up)
