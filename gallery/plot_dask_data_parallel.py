@@ -2,11 +2,11 @@
 Data-parallel least squares on a Dask cluster
 =============================================
 
-A linear model trained with :class:`rmsprop_nb.dask.RMSProp` on data that lives on the workers
-of a Dask cluster, cut into blocks of rows. Each block contributes its part of the gradient
-where it lives; the parts are added in a fixed order, so the gradient, and the whole training
-run, come out the same to the last bit every time, and equal to the single-process optimizer
-fed the same gradients.
+A linear model trained with :class:`rmsprop_nb.dask.RMSProp` on data that lives on the
+workers of a Dask cluster, cut into blocks of rows. Each block contributes its part of the
+gradient where it lives; the parts are added in a fixed order, so the gradient, and the whole
+training run, come out the same to the last bit every time, and equal to the single-process
+optimizer fed the same gradients.
 """
 
 # %%
@@ -27,7 +27,8 @@ import rmsprop_nb
 from rmsprop_nb.dask import RMSProp, row_block_sum
 
 cluster = LocalCluster(
-    n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
+    n_workers=2, threads_per_worker=1,
+    processes=False, dashboard_address="127.0.0.1:0",
 )
 client = Client(cluster)
 
@@ -44,7 +45,7 @@ X = rng.standard_normal((n, d), chunks=(5_000, d))
 w_true = np.linspace(-2.0, 2.0, d)
 y = X @ w_true + 0.1 * rng.standard_normal(n, chunks=5_000)
 X, y = client.persist([X, y])
-print(f"X: {X.shape}, {X.numblocks[0]} row blocks on {len(client.nthreads())} workers")
+print(f"X: {X.shape}, {X.numblocks[0]} row blocks")
 
 # %%
 # The gradient, block by block, in a fixed order
@@ -71,7 +72,8 @@ def gradient(w):
 
 w0 = da.zeros(d, chunks=d)
 g1, g2 = gradient(w0).compute(), gradient(w0).compute()
-print("two evaluations, the same bits:", np.array_equal(g1.view(np.uint8), g2.view(np.uint8)))
+same = np.array_equal(g1.view(np.uint8), g2.view(np.uint8))
+print("two evaluations, the same bits:", same)
 
 # %%
 # Training
@@ -83,7 +85,7 @@ print("two evaluations, the same bits:", np.array_equal(g1.view(np.uint8), g2.vi
 steps = 60
 opt = RMSProp([w0], lr=0.1, gamma=0.9)
 local = rmsprop_nb.RMSProp([np.zeros(d)], lr=0.1, gamma=0.9)
-Xn, yn = client.compute([X, y], sync=True)  # small enough here, for the loss curve
+Xn, yn = client.compute([X, y], sync=True)  # small: for the loss curve
 
 
 def loss(w):
@@ -93,18 +95,19 @@ def loss(w):
 
 losses, local_losses = [], []
 for step in range(steps):
-    opt.step([gradient(opt.params[0])])  # lazy: the workers compute while the loop goes on
-    # One round trip per step: the Dask optimizer's new parameters (for the loss curve) and
-    # the gradient for the single-process optimizer.
+    opt.step([gradient(opt.params[0])])  # returns at once: the workers compute
+    # One round trip per step: the Dask optimizer's new parameters (for the
+    # loss curve) and the gradient for the single-process optimizer.
     w, g = dask.compute(opt.params[0], gradient(local.params[0]))
     local.step([g])
     losses.append(loss(w))
     local_losses.append(loss(local.params[0]))
 
 w = opt.params[0].compute()
-print(f"after {steps} steps: loss {losses[-1]:.6f}, |w - w_true| = {np.abs(w - w_true).max():.4f}")
-print("Dask and single-process parameters, the same bits:",
-      np.array_equal(w.view(np.uint8), local.params[0].view(np.uint8)))
+print(f"after {steps} steps: loss {losses[-1]:.6f}, "
+      f"max |w - w_true| = {np.abs(w - w_true).max():.4f}")
+same = np.array_equal(w.view(np.uint8), local.params[0].view(np.uint8))
+print("Dask and single-process parameters, the same bits:", same)
 
 # %%
 # The loss over the steps
@@ -113,10 +116,10 @@ print("Dask and single-process parameters, the same bits:",
 # as the single-process one, element by element.
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.semilogy(losses, lw=2.5, label="rmsprop_nb.dask.RMSProp (2 workers)")
-ax.semilogy(local_losses, "k--", lw=1, label="rmsprop_nb.RMSProp (this process)")
+ax.semilogy(losses, lw=2.5, label="rmsprop_nb.dask.RMSProp")
+ax.semilogy(local_losses, "k--", lw=1, label="rmsprop_nb.RMSProp")
 ax.axhline(0.5 * 0.1**2, color="0.6", lw=0.8, ls=":", label="noise floor")
-ax.set(xlabel="step", ylabel="loss", title="Least squares, data in 8 row blocks")
+ax.set(xlabel="step", ylabel="loss", title="Least squares, 8 row blocks")
 ax.legend()
 fig.tight_layout()
 plt.show()
