@@ -401,6 +401,28 @@ def test_row_block_sum_is_deterministic_and_sums_in_block_order(client):
     np.testing.assert_array_equal(first, total)
 
 
+# -- the buffer pool of the tasks ----------------------------------------------------------------
+
+
+def test_the_buffer_pool_reuses_only_memory_that_nothing_references():
+    pool = rd._BufferPool()
+    shape = (2, pool.min_bytes // 8 + 1)  # above the pool's threshold, float32
+    a = pool.empty(shape, np.float32)
+    view, memory = a[1, 10:], memoryview(a[0])
+    address = a.__array_interface__["data"][0]
+    del a
+    b = pool.empty(shape, np.float32)  # a's buffer is still referenced by its views
+    assert not np.shares_memory(b, view) and not np.shares_memory(b, np.asarray(memory))
+    del view, memory
+    c = pool.empty(shape, np.float32)  # now it is free
+    assert c.__array_interface__["data"][0] == address
+    assert not np.shares_memory(b, c)
+    del b, c
+    for _ in range(5):  # spares are bounded: nothing in use, one kept
+        pool.empty(shape, np.float32)
+    assert sum(len(v) for v in pool._buffers.values()) <= 2
+
+
 # -- bad input -----------------------------------------------------------------------------------
 
 
