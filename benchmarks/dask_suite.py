@@ -8,7 +8,8 @@ Usage, from the repository root (needs ``pip install ".[dask]"``)::
 What is timed, in alternation round after round (see ``timing.py`` for why):
 
 * ``local, 2 threads`` / ``local, 1 thread``: ``rmsprop_nb.RMSProp.step`` on NumPy arrays in
-  this process (Numba's thread count set to 2, then 1);
+  a child process of its own (Numba's thread count 2, then 1), away from the threads of the
+  Dask client and of the ``LocalCluster`` scheduler, which live in this process;
 * ``dask, 2 workers`` / ``dask, 1 worker``: ``rmsprop_nb.dask.RMSProp.step`` on two loopback
   ``LocalCluster`` s (worker processes with one thread each, ``NUMBA_NUM_THREADS=1``), the
   parameter in 4 chunks. A batch submits its steps back to back, as a training loop does, and
@@ -33,6 +34,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,22 +75,50 @@ def start_cluster(n_workers):
 
 
 class LocalStep:
-    def __init__(self, n, threads):
-        import rmsprop_nb
+    """The single-process optimizer, stepping in a child process of its own (started before
+    any cluster): Dask's scheduler and client threads in this process would otherwise compete
+    with Numba's threads and stall its parallel regions."""
 
-        rng = np.random.default_rng(0)
-        self.threads = threads
-        self.opt = rmsprop_nb.RMSProp([rng.standard_normal(n, dtype=np.float32)])
-        self.g = rng.standard_normal(n, dtype=np.float32)
+    def __init__(self, n, threads):
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--local-server", str(n), str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_child_env(),
+        )
+        assert self.proc.stdout.readline().strip() == "ready"
 
     def __call__(self, reps):
-        import numba
+        self.proc.stdin.write(f"{reps}\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
 
-        numba.set_num_threads(self.threads)
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def _child_env():
+    root = str(HERE.parent)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+
+
+def local_server(n, threads):
+    """The child's loop: one line "reps" in, one line "seconds per step" out."""
+    import numba
+
+    import rmsprop_nb
+
+    numba.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    opt = rmsprop_nb.RMSProp([rng.standard_normal(n, dtype=np.float32)])
+    g = rng.standard_normal(n, dtype=np.float32)
+    opt.step([g])
+    print("ready", flush=True)
+    for line in sys.stdin:
+        reps = int(line)
         t0 = time.perf_counter()
         for _ in range(reps):
-            self.opt.step([self.g])
-        return (time.perf_counter() - t0) / reps
+            opt.step([g])
+        print((time.perf_counter() - t0) / reps, flush=True)
 
 
 class DaskStep:
@@ -141,6 +171,9 @@ def measure_sizes(cfg, clusters):
             for j in range(len(keys)):  # rotate the order from round to round
                 k = keys[(r + j) % len(keys)]
                 times[k].append(contenders[k](reps[k]))
+        for c in contenders.values():
+            if isinstance(c, LocalStep):
+                c.close()
         med = {k: float(np.median(v)) for k, v in times.items()}
         ratio = {
             cores: float(np.median([a / b for a, b in zip(
@@ -238,4 +271,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--local-server"]:
+        local_server(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main()
