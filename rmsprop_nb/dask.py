@@ -48,7 +48,7 @@ _PIECE_BYTES = 1 << 16
 # The name of the first row of a packed array (the others are the state buffers' names).
 _PARAM_ROW = "param"
 
-MANIFEST = "manifest.json"
+_MANIFEST = "manifest.json"
 _FORMAT = "rmsprop_nb.dask checkpoint"
 _FORMAT_VERSION = 1
 
@@ -499,7 +499,6 @@ class _DaskOptimizer:
 
     _name = ""
     _local = None  # the single-process class
-    _hyperparam_names: tuple = ()
 
     def __init__(self, params, hyper, nonfinite, checkpoint_every, checkpoint_dir):
         # The single-process optimizer over one element: its rules check the hyperparameters
@@ -538,7 +537,7 @@ class _DaskOptimizer:
     def params(self):
         """The current parameters: a list of Dask arrays, views of the persisted packed arrays
         (one small task per chunk when used). A new list after every step."""
-        return self._params
+        return list(self._params)
 
     @property
     def packed(self):
@@ -715,8 +714,10 @@ class _DaskOptimizer:
         saved = state_dict.get("state")
         if saved is not None and not isinstance(saved, dict):
             raise TypeError(f"{name}.load_state_dict: state must be a dict of lists of arrays")
-        # The twin checks everything but the arrays (it holds one-element arrays).
-        twin = self._local([np.zeros(1)], nonfinite=self.nonfinite, **self._hyperparams())
+        # A new twin with this optimizer's buffers checks everything but the arrays (it holds
+        # one-element arrays); the current twin is kept if anything is wrong.
+        twin = self._local([np.zeros(1)], **self._structure())
+        twin.nonfinite = self.nonfinite
         twin.load_state_dict({
             **state_dict,
             "state": None if saved is None else {k: [np.zeros(1)] for k in saved},
@@ -795,10 +796,10 @@ class _DaskOptimizer:
             ],
         }
         fs.makedirs(root, exist_ok=True)
-        tmp = posixpath.join(root, f".{MANIFEST}.{uuid.uuid4().hex}.tmp")
+        tmp = posixpath.join(root, f".{_MANIFEST}.{uuid.uuid4().hex}.tmp")
         with fs.open(tmp, "w") as f:
             json.dump(manifest, f, indent=1)
-        fs.mv(tmp, posixpath.join(root, MANIFEST))  # a rename: atomic on a local disk
+        fs.mv(tmp, posixpath.join(root, _MANIFEST))  # a rename: atomic on a local disk
         self._set_packed(self._read(path, manifest))
         return path
 
@@ -826,7 +827,7 @@ class _DaskOptimizer:
         path = _latest_checkpoint(str(path))
         who = f"{self._name}.load"
         fs, root = fsspec.core.url_to_fs(path)
-        with fs.open(posixpath.join(root, MANIFEST), "r") as f:
+        with fs.open(posixpath.join(root, _MANIFEST), "r") as f:
             manifest = json.load(f)
         if manifest.get("format") != _FORMAT or manifest.get("format_version") != _FORMAT_VERSION:
             raise ValueError(f"{who}: {path!r} is not a version {_FORMAT_VERSION} {_FORMAT}")
@@ -868,18 +869,19 @@ class _DaskOptimizer:
             arrays.append(da.map_blocks(
                 _read_block, path, i, shape=_BlockShape(chunks), chunks=chunks, dtype=dtype,
                 meta=np.empty((0,) * len(chunks), dtype),
-                name=f"{self._name.lower()}-read-{self._token}-{i}-"
-                + dask.base.tokenize(path, manifest["step"]),
+                name=f"{self._name.lower()}-read-{self._token}-{i}-{uuid.uuid4().hex}",
             ))
         return arrays
 
     def _checkpoint(self):
-        """The periodic checkpoint (``checkpoint_every``): save, then drop older ones."""
+        """The periodic checkpoint (``checkpoint_every``): save, then delete the other ones."""
         fs, root = fsspec.core.url_to_fs(str(self.checkpoint_dir))
         folder = f"step-{self.step_count:09d}"
+        if fs.exists(posixpath.join(root, folder)):  # left by an interrupted run
+            fs.rm(posixpath.join(root, folder), recursive=True)
         self.save(posixpath.join(str(self.checkpoint_dir), folder))
-        for old in _checkpoint_folders(fs, root):
-            if posixpath.basename(old) != folder:
+        for old in _checkpoint_folders(fs, root, complete=False):
+            if posixpath.basename(old.rstrip("/")) != folder:
                 fs.rm(old, recursive=True)
 
     def __repr__(self):
@@ -898,7 +900,8 @@ _SHARED_PARAMETERS = r"""nonfinite : {"propagate", "raise", "skip"}, default "pr
         per chunk, and so its memory and what a lost worker costs (see Notes).
     checkpoint_dir : str or None, default None
         Where the periodic checkpoints go: a folder that every worker can reach, or any URL
-        that ``fsspec`` writes to (``s3://bucket/run``, with ``s3fs`` installed)."""
+        that ``fsspec`` writes to (``s3://bucket/run``, with ``s3fs`` installed). Give each
+        run its own: the optimizer deletes the other ``step-N`` folders in it."""
 
 
 class RMSProp(_DaskOptimizer):
@@ -957,11 +960,11 @@ class RMSProp(_DaskOptimizer):
     -----
     Per step and per chunk, one task reads the packed chunk (parameter and state, already on
     its worker) and the gradient chunk (moved there if it was computed elsewhere) and returns
-    the new packed chunk; only the graph (about a kilobyte per chunk) and, for NumPy
+    the new packed chunk; only the graph (about a hundred bytes per chunk) and, for NumPy
     gradients, their data travel from the client. :meth:`step` returns once the graph is
     submitted.
 
-    The scheduler keeps the history of every chunk (a record per task, about 1 KB each) since
+    The scheduler keeps the history of every chunk (a record per task) since
     the last checkpoint, or since the start: a chunk lost with a worker is recomputed from
     there, so a lost worker costs (chunks lost) x (steps since the checkpoint) tasks, and the
     gradients of all those steps must still be computable. ``checkpoint_every=K`` bounds both.
@@ -1019,6 +1022,10 @@ class RMSProp(_DaskOptimizer):
             centered=centered, weight_decay=weight_decay, maximize=maximize,
         )
         super().__init__(params, hyper, nonfinite, checkpoint_every, checkpoint_dir)
+
+    def _structure(self):
+        return dict(momentum=0.5 if "momentum_buffer" in self._rows else 0.0,
+                    centered="grad_avg" in self._rows)
 
     lr = _delegate("lr")
     gamma = _delegate("gamma")
@@ -1147,6 +1154,9 @@ class AdaGrad(_DaskOptimizer):
         )
         super().__init__(params, hyper, nonfinite, checkpoint_every, checkpoint_dir)
 
+    def _structure(self):
+        return {}
+
     lr = _delegate("lr")
     eps = _delegate("eps")
     eps_in_sqrt = _delegate("eps_in_sqrt")
@@ -1231,15 +1241,15 @@ def _as_dask(label, g, p, like_label):
     return g if g.chunks == p.chunks else g.rechunk(p.chunks)
 
 
-def _checkpoint_folders(fs, root):
-    """The complete checkpoints (``step-N`` folders with a manifest) under ``root``, oldest
+def _checkpoint_folders(fs, root, complete=True):
+    """The ``step-N`` folders under ``root`` (only those with a manifest: ``complete``), oldest
     first."""
     if not fs.isdir(root):
         return []
     found = [
         d for d in fs.ls(root, detail=False)
         if posixpath.basename(d.rstrip("/")).startswith("step-")
-        and fs.exists(posixpath.join(d, MANIFEST))
+        and (not complete or fs.exists(posixpath.join(d, _MANIFEST)))
     ]
     return sorted(found, key=lambda d: posixpath.basename(d.rstrip("/")))
 
@@ -1248,7 +1258,7 @@ def _latest_checkpoint(path):
     """The checkpoint folder at ``path``: ``path`` itself when it holds a manifest, else the
     latest complete ``step-N`` folder of a ``checkpoint_dir``. FileNotFoundError if none."""
     fs, root = fsspec.core.url_to_fs(path)
-    if fs.exists(posixpath.join(root, MANIFEST)):
+    if fs.exists(posixpath.join(root, _MANIFEST)):
         return path
     folders = _checkpoint_folders(fs, root)
     if not folders:
