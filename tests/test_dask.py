@@ -502,6 +502,10 @@ def test_bad_arrays_raise_before_any_task(client):
             rd.rmsprop_update(da.stack([x, x]), x, momentum=0.9)
         with pytest.raises(ValueError, match="rechunk grad like packed"):
             rd.adagrad_update(da.stack([x, x]).rechunk({0: -1}), x.rechunk(2), step=1)
+        with pytest.raises(ValueError, match="X has 10 rows but y has 9"):
+            rd.row_block_sum(least_squares, da.zeros((10, 2)), da.zeros(9), np.zeros(2))
+        with pytest.raises(TypeError, match="y must be a dask.array.Array, got ndarray"):
+            rd.row_block_sum(least_squares, da.zeros((10, 2)), np.zeros(10), np.zeros(2))
     assert opt.step_count == 0
 
 
