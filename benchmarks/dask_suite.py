@@ -11,7 +11,7 @@ What is timed, in alternation round after round (see ``timing.py`` for why):
   a child process of its own (Numba's thread count 2, then 1), away from the threads of the
   Dask client and of the ``LocalCluster`` scheduler, which live in this process;
 * ``dask, 2 workers`` / ``dask, 1 worker``: ``rmsprop_nb.dask.RMSProp.step`` on two loopback
-  ``LocalCluster`` s (worker processes with one thread each, ``NUMBA_NUM_THREADS=1``), the
+  ``LocalCluster`` clusters (worker processes with one thread each, ``NUMBA_NUM_THREADS=1``), the
   parameter in 4 chunks. A batch submits its steps back to back, as a training loop does, and
   ends when every new chunk is in a worker's memory (``distributed.wait``). The parameters and
   the gradient are already on the workers, as in data-parallel training.
