@@ -1137,6 +1137,7 @@ class AdaGrad(_DaskOptimizer):
     >>> with dask.config.set(scheduler="synchronous"):
     ...     print(again.load(folder)[-14:], again.step_count, again.lr)
     step-000000020 20 0.4
+    >>> import shutil; shutil.rmtree(folder)
     """
 
     _name = "AdaGrad"

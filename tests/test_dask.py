@@ -374,6 +374,28 @@ def test_a_folder_without_manifest_is_not_a_checkpoint(client, tmp_path):
         rd.RMSProp(to_dask(problem()[0])[:1]).load(str(tmp_path))
 
 
+def test_checkpoints_go_to_any_fsspec_url():
+    # fsspec's in-memory file system lives in this process: the synchronous scheduler.
+    fsspec = pytest.importorskip("fsspec")
+    with dask.config.set(scheduler="synchronous"):
+        pair = Pair("RMSProp", dict(centered=True), checkpoint_every=3,
+                    checkpoint_dir="memory://rmsprop-nb-test/run")
+        pair.steps(1, 7)
+        assert fsspec.filesystem("memory").ls("/rmsprop-nb-test/run", detail=False) == [
+            "/rmsprop-nb-test/run/step-000000006"
+        ]
+        other = rd.RMSProp(to_dask(problem()[0]), centered=True)
+        assert other.load("memory://rmsprop-nb-test/run").endswith("step-000000006")
+        pair.opt = other
+        pair.local = rmsprop_nb.RMSProp([p.copy() for p in pair.x0], centered=True)
+        for t in range(1, 7):  # the single-process optimizer catches up with the checkpoint
+            pair.local_step(t)
+        pair.local_step(7)
+        pair.dask_step(7)
+        pair.assert_same_bits()
+    fsspec.filesystem("memory").rm("/rmsprop-nb-test", recursive=True)
+
+
 # -- data-parallel gradients ---------------------------------------------------------------------
 
 
