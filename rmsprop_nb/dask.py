@@ -12,8 +12,8 @@ chunked like the parameter and one chunk deep along the rows: one task per chunk
 chunk and the matching chunk of the gradient and returns the new packed chunk. The result is
 persisted, so parameters and state stay on the workers; the client only sends the small graph.
 A task never changes its input (Dask may run it again, or hand the same input to other tasks):
-it copies the chunk piece by piece, each piece small enough to stay in the CPU cache while the
-kernel updates it in place.
+it copies the chunk, into memory recycled from the previous steps, and the kernel updates the
+copy in place.
 
 Works with any Dask scheduler: a ``distributed`` cluster (the point of this module), or the
 threaded or synchronous scheduler of plain ``dask`` (handy in tests and doctests). ``import
@@ -40,11 +40,6 @@ from .kernels import adagrad_step, rmsprop_step
 
 __all__ = ["RMSProp", "AdaGrad", "rmsprop_update", "adagrad_update", "row_block_sum"]
 
-# Bytes per row of the cache-sized pieces a task copies and updates: a packed piece (up to four
-# rows) and its gradient stay within a core's L2 cache, so the copy costs no extra trip to
-# memory; small enough that the kernels take their serial loop (one thread per Dask thread).
-_PIECE_BYTES = 1 << 16
-
 # The name of the first row of a packed array (the others are the state buffers' names).
 _PARAM_ROW = "param"
 
@@ -60,7 +55,7 @@ _FORMAT_VERSION = 1
 
 
 def _rmsprop_rows(rows, g, h):
-    """RMSProp on the rows of one cache-sized piece: rows[0] the parameter, then the state."""
+    """RMSProp on the rows of a packed chunk: rows[0] the parameter, then the state."""
     rmsprop_step(
         rows[0], g, rows[1], h["lr"], h["gamma"], h["eps"], h["eps_in_sqrt"],
         h["weight_decay"], h["maximize"], h["momentum"],
@@ -70,7 +65,7 @@ def _rmsprop_rows(rows, g, h):
 
 
 def _adagrad_rows(rows, g, h):
-    """AdaGrad on the rows of one cache-sized piece: rows[0] the parameter, rows[1] the sum."""
+    """AdaGrad on the rows of a packed chunk: rows[0] the parameter, rows[1] the sum."""
     adagrad_step(
         rows[0], g, rows[1], h["lr"], h["eps"], h["eps_in_sqrt"], h["weight_decay"],
         h["maximize"], h["lr_decay"], h["step"],
@@ -125,30 +120,16 @@ _POOL = _BufferPool()
 
 
 def _update_block(packed, g, algorithm, h):
-    """The new packed chunk: a copy of ``packed`` updated from the gradient chunk ``g``."""
-    m = packed.shape[0]
-    old = packed.reshape(m, -1)
-    new = _POOL.empty(old.shape, packed.dtype)
+    """The new packed chunk: a copy of ``packed``, updated in place from the gradient ``g``."""
+    new = _POOL.empty(packed.shape, packed.dtype)
+    np.copyto(new, packed)
     # The kernels need C-contiguous, aligned arrays of one memory order; a chunk that arrived
-    # over the network may be neither (its piece is then copied into an aligned scratch).
+    # over the network may be neither.
     g = np.ascontiguousarray(g).reshape(-1)
-    scratch = None if g.flags.aligned else np.empty(min(g.size, _piece(g)), g.dtype)
-    kernel = _ROWS_KERNELS[algorithm]
-    n, step = old.shape[1], _piece(g)
-    for lo in range(0, n, step):
-        hi = min(lo + step, n)
-        rows = new[:, lo:hi]
-        rows[...] = old[:, lo:hi]
-        gp = g[lo:hi]
-        if scratch is not None:
-            gp = scratch[: hi - lo]
-            gp[...] = g[lo:hi]
-        kernel(rows, gp, h)
-    return new.reshape(packed.shape)
-
-
-def _piece(a):
-    return max(1, _PIECE_BYTES // a.itemsize)
+    if not g.flags.aligned:
+        g = g.copy()
+    _ROWS_KERNELS[algorithm](new.reshape(new.shape[0], -1), g, h)
+    return new
 
 
 def _pack_block(param, *state, fills):
