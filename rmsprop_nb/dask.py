@@ -674,7 +674,7 @@ class _DaskOptimizer:
         ValueError, TypeError
             When the state does not fit this optimizer; the optimizer is then unchanged.
         """
-        twin = self._validate_state(state_dict, f"{self._name}.load_state_dict")
+        twin = self._validate_state(state_dict)
         saved = state_dict["state"]
         arrays = [
             [_as_dask(f"{r}[{i}]", saved[r][i], p, f"params[{i}]") for r in self._rows[1:]]
@@ -686,7 +686,7 @@ class _DaskOptimizer:
         )
         self._commit(twin, state_dict)
 
-    def _validate_state(self, state_dict, who):
+    def _validate_state(self, state_dict):
         """Check a state dict as the single-process optimizer does; return the twin that holds
         its hyperparameters (this optimizer is not changed)."""
         name = self._name
@@ -699,10 +699,10 @@ class _DaskOptimizer:
         # one-element arrays); the current twin is kept if anything is wrong.
         twin = self._local([np.zeros(1)], **self._structure())
         twin.nonfinite = self.nonfinite
-        twin.load_state_dict({
-            **state_dict,
-            "state": None if saved is None else {k: [np.zeros(1)] for k in saved},
-        })
+        stand_in = dict(state_dict)
+        if saved is not None:
+            stand_in["state"] = {k: [np.zeros(1)] for k in saved}
+        twin.load_state_dict(stand_in)
         for key, arrays in saved.items():
             if len(arrays) != len(self._params):
                 raise ValueError(
@@ -828,7 +828,7 @@ class _DaskOptimizer:
                 f"has {mine}"
             )
         try:
-            twin = self._validate_state(stand_in, who)
+            twin = self._validate_state(stand_in)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{who}: {path!r} does not fit: {exc}") from exc
         packed = self._read(path, manifest)

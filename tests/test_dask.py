@@ -496,6 +496,30 @@ def test_bad_steps_raise_the_single_process_error_before_any_task(client):
     assert opt.step_count == 0
 
 
+def test_bad_states_raise_the_single_process_error_and_change_nothing():
+    good = rmsprop_nb.RMSProp([np.zeros(10, np.float32)], lr=0.5).state_dict()
+    bad_states = [
+        {k: v for k, v in good.items() if k != "state"},
+        {**good, "algorithm": "AdaGrad"},
+        {**good, "step": -1},
+        {**good, "hyperparams": {**good["hyperparams"], "lr": -1.0}},
+        {**good, "hyperparams": {**good["hyperparams"], "momentum": 0.9}},
+        {**good, "state": {**good["state"], "momentum_buffer": good["state"]["square_avg"]}},
+        {**good, "state": {"square_avg": good["state"]["square_avg"] * 2}},
+        {**good, "state": {"square_avg": [np.zeros(9, np.float32)]}},
+        {**good, "state": {"square_avg": [np.zeros(10)]}},
+        "not a dict",
+    ]
+    local = rmsprop_nb.RMSProp([np.zeros(10, np.float32)])
+    with dask.config.set(scheduler="synchronous"):
+        opt = rd.RMSProp([da.zeros(10, dtype=np.float32, chunks=5)])
+    for state in bad_states:
+        want = single_process_error(lambda: local.load_state_dict(state))
+        with dask.config.set(scheduler=_no_task_may_run):
+            assert single_process_error(lambda: opt.load_state_dict(state)) == want
+    assert opt.lr == 0.01 and opt.step_count == 0
+
+
 def test_bad_arrays_raise_before_any_task(client):
     x = da.zeros(10, chunks=5)
     unknown = x[x >= 0]  # the same values, chunk sizes not known
