@@ -23,6 +23,7 @@ for a cluster, ``distributed`` (``pip install "rmsprop-nb[dask]"``).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import posixpath
@@ -475,6 +476,25 @@ def _delegate(name):
     return property(get, set, doc=f"The hyperparameter ``{name}`` (see the class docstring).")
 
 
+def _exclusive(method):
+    """Run ``method`` only if no other thread is using the optimizer (RuntimeError if one is),
+    as the single-process optimizers do."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not self._busy.acquire(False):
+            raise RuntimeError(
+                f"{self._name}.{method.__name__}: this optimizer is being used by another "
+                "thread; an optimizer may be used by one thread at a time"
+            )
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._busy.release()
+
+    return wrapper
+
+
 class _DaskOptimizer:
     """What RMSProp and AdaGrad over Dask arrays share."""
 
@@ -495,6 +515,7 @@ class _DaskOptimizer:
         self.step_count = 0
         self.skipped_steps = 0
         self._token = uuid.uuid4().hex[:12]  # task names of two optimizers never collide
+        self._busy = threading.RLock()  # held by the thread using the optimizer (see _exclusive)
         fills = tuple((start[r],) for r in self._rows[1:])
         self._set_packed([self._pack(p, (), fills, "init") for p in params])
 
@@ -548,6 +569,7 @@ class _DaskOptimizer:
 
     # -- step ------------------------------------------------------------------------------
 
+    @_exclusive
     def step(self, grads):
         """Update every parameter and its state from its gradient (lazily; persisted).
 
@@ -628,6 +650,7 @@ class _DaskOptimizer:
 
     # -- state -----------------------------------------------------------------------------
 
+    @_exclusive
     def state_dict(self):
         """Return the optimizer state as plain Python numbers and NumPy arrays.
 
@@ -656,6 +679,7 @@ class _DaskOptimizer:
             },
         }
 
+    @_exclusive
     def load_state_dict(self, state_dict):
         """Restore a state saved by :meth:`state_dict` (here or by the single-process class).
 
@@ -731,6 +755,7 @@ class _DaskOptimizer:
 
     # -- checkpoints -----------------------------------------------------------------------
 
+    @_exclusive
     def save(self, path):
         """Write parameters and state to the checkpoint folder ``path``, chunk by chunk.
 
@@ -784,6 +809,7 @@ class _DaskOptimizer:
         self._set_packed(self._read(path, manifest))
         return path
 
+    @_exclusive
     def load(self, path):
         """Restore parameters and state from a checkpoint written by :meth:`save`.
 

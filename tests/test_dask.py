@@ -555,6 +555,32 @@ def test_bad_arrays_raise_before_any_task(client):
     assert opt.step_count == 0
 
 
+def test_one_thread_at_a_time():
+    import threading
+
+    with dask.config.set(scheduler="synchronous"):
+        opt = rd.RMSProp([da.zeros(10, chunks=5)])
+    started, release = threading.Event(), threading.Event()
+
+    def slow_gradient(x):
+        if x.size:  # (not for the zero-size array dask may pass to learn the output type)
+            started.set()
+            release.wait(10)
+        return x
+
+    g = da.zeros(10, chunks=5).map_blocks(slow_gradient, meta=np.empty(0))
+    with dask.config.set(scheduler="synchronous"):
+        worker = threading.Thread(target=opt.step, args=([g],))
+        opt.nonfinite = "raise"  # the step computes its reduction in the worker thread
+        worker.start()
+        assert started.wait(10)
+        with pytest.raises(RuntimeError, match="RMSProp.step: this optimizer is being used by another thread"):
+            opt.step([da.zeros(10, chunks=5)])
+        release.set()
+        worker.join(10)
+    assert opt.step_count == 1
+
+
 # -- the package around it -----------------------------------------------------------------------
 
 
