@@ -97,8 +97,8 @@ class LocalStep:
 
 
 def _child_env():
-    root = str(HERE.parent)
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    path = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, PYTHONPATH=path)
 
 
 def local_server(n, threads):

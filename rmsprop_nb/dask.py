@@ -430,7 +430,9 @@ def row_block_sum(fn, X, y, w):
     """
     for label, a in (("X", X), ("y", y)):
         if not isinstance(a, da.Array):
-            raise TypeError(f"row_block_sum: {label} must be a dask.array.Array, got {type(a).__name__}")
+            raise TypeError(
+                f"row_block_sum: {label} must be a dask.array.Array, got {type(a).__name__}"
+            )
         if _unknown_chunks(a):
             raise ValueError(f"row_block_sum: {label} has unknown chunk sizes")
     if X.shape[0] != y.shape[0]:
@@ -715,7 +717,9 @@ class _DaskOptimizer:
         its hyperparameters (this optimizer is not changed)."""
         name = self._name
         if not isinstance(state_dict, dict):
-            raise TypeError(f"{name}.load_state_dict: expected a dict, got {type(state_dict).__name__}")
+            raise TypeError(
+                f"{name}.load_state_dict: expected a dict, got {type(state_dict).__name__}"
+            )
         saved = state_dict.get("state")
         if saved is not None and not isinstance(saved, dict):
             raise TypeError(f"{name}.load_state_dict: state must be a dict of lists of arrays")
@@ -1193,7 +1197,9 @@ def _check_params(name, params):
     try:
         params = list(params)
     except TypeError:
-        raise TypeError(f"{name}: params must be a list of arrays, got {type(params).__name__}") from None
+        raise TypeError(
+            f"{name}: params must be a list of arrays, got {type(params).__name__}"
+        ) from None
     if not params:
         raise ValueError(f"{name}: params is empty")
     for i, p in enumerate(params):
@@ -1203,7 +1209,9 @@ def _check_params(name, params):
                 "(dask.array.from_array makes one from a NumPy array)"
             )
         if p.dtype not in (np.float32, np.float64):
-            raise TypeError(f"{name}: params[{i}] must have dtype float32 or float64, got {p.dtype}")
+            raise TypeError(
+                f"{name}: params[{i}] must have dtype float32 or float64, got {p.dtype}"
+            )
         if _unknown_chunks(p):
             raise ValueError(
                 f"{name}: params[{i}] has unknown chunk sizes; call .compute_chunk_sizes() first"
@@ -1215,7 +1223,9 @@ def _check_checkpointing(name, every, folder):
     if every is None:
         return
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ValueError(f"{name}: checkpoint_every must be None or an integer >= 1, got {every!r}")
+        raise ValueError(
+            f"{name}: checkpoint_every must be None or an integer >= 1, got {every!r}"
+        )
     if folder is None:
         raise ValueError(f"{name}: checkpoint_every needs a checkpoint_dir")
 

@@ -47,7 +47,8 @@ def start_cluster(n_workers=2):
 def _warm_up():
     """Load the kernels of every specialization the tests use from Numba's disk cache."""
     for dtype in (np.float32, np.float64):
-        for opts in ({}, {"momentum": 0.5}, {"centered": True}, {"momentum": 0.5, "centered": True}):
+        for opts in ({}, {"momentum": 0.5}, {"centered": True},
+                     {"momentum": 0.5, "centered": True}):
             x = da.ones(3, dtype=dtype, chunks=3)
             opt = rd.RMSProp([x], **opts)
             with dask.config.set(scheduler="synchronous"):
@@ -589,21 +590,30 @@ def test_same_hyperparameters_and_defaults_as_the_single_process_class(name):
     local = inspect.signature(getattr(rmsprop_nb, name)).parameters
     mine = inspect.signature(getattr(rd, name)).parameters
     assert list(mine)[: len(local)] == list(local)
-    assert all(mine[k].default == local[k].default and mine[k].kind == local[k].kind for k in local)
+    for k in local:
+        assert (mine[k].default, mine[k].kind) == (local[k].default, local[k].kind), k
     assert list(mine)[len(local):] == ["checkpoint_every", "checkpoint_dir"]
+
+
+def checkout_env():
+    """The environment of a subprocess that imports rmsprop_nb from this checkout."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, PYTHONPATH=path)
 
 
 def test_import_rmsprop_nb_does_not_import_dask():
     code = "import sys, rmsprop_nb; sys.exit('dask' in sys.modules or 'distributed' in sys.modules)"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], env=checkout_env(), timeout=120).returncode == 0
 
 
 def test_docstring_examples_run():
     code = (
         "import doctest, sys, rmsprop_nb.dask as m; "
-        "r = doctest.testmod(m, optionflags=doctest.ELLIPSIS); sys.exit(r.failed != 0 or r.attempted < 20)"
+        "r = doctest.testmod(m, optionflags=doctest.ELLIPSIS); "
+        "sys.exit(r.failed != 0 or r.attempted < 20)"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=checkout_env(), capture_output=True, text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
