@@ -524,7 +524,9 @@ class _DaskOptimizer:
     # -- hyperparameters: the twin's -----------------------------------------------------------
 
     def _hyperparams(self):
-        return self._twin.state_dict()["hyperparams"]
+        """The hyperparameters in use (the twin's one group; a checkpoint keeps these)."""
+        return {k: v for k, v in self._twin.state_dict()["param_groups"][0].items()
+                if k not in ("params", "step")}
 
     @property
     def nonfinite(self):
@@ -598,15 +600,21 @@ class _DaskOptimizer:
             With ``nonfinite="raise"``, a gradient holding NaN or inf (nothing changes).
         """
         name = f"{self._name}.step"
-        if isinstance(grads, (np.ndarray, da.Array)) or not hasattr(grads, "__len__"):
+        if isinstance(grads, (np.ndarray, da.Array)):
             raise TypeError(
-                f"{name}: grads must be a list of arrays (one per parameter), got "
+                f"{name}: grads must be a list with one gradient per parameter, got an array; "
+                "for a single parameter write step([g])"
+            )
+        if isinstance(grads, (str, bytes)) or not hasattr(grads, "__iter__"):
+            raise TypeError(
+                f"{name}: grads must be a list with one gradient per parameter, got "
                 f"{type(grads).__name__}"
             )
+        grads = list(grads)
         if len(grads) != len(self._packed):
             raise ValueError(
-                f"{name}: expected {len(self._packed)} gradients (one per parameter), "
-                f"got {len(grads)}"
+                f"{name}: grads must hold one gradient per parameter: expected "
+                f"{len(self._packed)}, got {len(grads)}"
             )
         grads = [
             _as_dask(f"{name}: grads[{i}]", g, p, f"params[{i}]")
@@ -671,11 +679,15 @@ class _DaskOptimizer:
         names = self._rows[1:]
         arrays = dask.compute(*[p[k + 1] for p in self._packed for k in range(len(names))])
         arrays = [np.array(a, copy=True, order="C") for a in arrays]
+        hyper = self._hyperparams()
         return {
             "algorithm": self._name,
             "step": self.step_count,
             "skipped_steps": self.skipped_steps,
-            "hyperparams": self._hyperparams(),
+            "hyperparams": self._twin.state_dict()["hyperparams"],  # the constructor's
+            # One group (the single-process format, where groups may be several).
+            "param_groups": [{"params": list(range(len(self._packed))),
+                              "step": self.step_count, **hyper}],
             "state": {
                 name: arrays[k :: len(names)] for k, name in enumerate(names)
             },
@@ -730,6 +742,17 @@ class _DaskOptimizer:
         stand_in = dict(state_dict)
         if saved is not None:
             stand_in["state"] = {k: [np.zeros(1)] for k in saved}
+        groups = state_dict.get("param_groups")
+        if groups is not None:  # one group holding every parameter: the twin's one element
+            everything = list(range(len(self._params)))
+            if (not isinstance(groups, (list, tuple)) or len(groups) != 1
+                    or not isinstance(groups[0], dict)
+                    or list(groups[0].get("params", ())) != everything):
+                raise ValueError(
+                    f"{name}.load_state_dict: the state must have one parameter group holding "
+                    f"every parameter ({everything}); rmsprop_nb.dask optimizers have one group"
+                )
+            stand_in["param_groups"] = [dict(groups[0], params=[0])]
         twin.load_state_dict(stand_in)
         for key, arrays in saved.items():
             if len(arrays) != len(self._params):
