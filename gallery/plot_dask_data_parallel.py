@@ -7,6 +7,8 @@ workers of a Dask cluster, cut into blocks of rows. Each block contributes its p
 gradient where it lives; the parts are added in a fixed order, so the gradient, and the whole
 training run, come out the same to the last bit every time, and equal to the single-process
 optimizer fed the same gradients.
+
+Needs dask, distributed and matplotlib: ``python -m pip install ".[gallery]"``.
 """
 
 # %%

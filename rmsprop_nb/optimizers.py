@@ -169,10 +169,11 @@ class _Optimizer:
         self._fixed = []  # each group's _fixed_keys as they were when it was added
         self._tables = []  # (group index, _Table) for each dtype of each group (host arrays)
         self._kernel_args = []  # each group's checked hyperparameters, as the kernel takes them
-        self._schedules = []  # the groups whose learning rate is a schedule
+        self._schedules = []  # the groups whose learning rate is a schedule (None: to find)
         self._device = None
+        self._labels = []  # how messages name each parameter
         groups, self._plain = _as_groups(self._name, params)
-        self._on_gpu = _on_device(groups[0]["params"])
+        self._on_gpu = None  # decided by the first group
         for group in groups:
             self._add_group(group, self._name)
 
@@ -227,8 +228,13 @@ class _Optimizer:
             arrays = _param_list(f"{where}: param_groups[{i}]['params']", group["params"],
                                  single_ok=True)
         first = len(self.params)
-        label = (lambda j: f"params[{j}]") if self._plain else (
-            lambda j: f"param_groups[{i}]['params'][{j - first}]")
+        labels = self._labels + [
+            f"params[{first + j}]" if self._plain else f"param_groups[{i}]['params'][{j}]"
+            for j in range(len(arrays))
+        ]
+        label = labels.__getitem__
+        if self._on_gpu is None:
+            self._on_gpu = _on_device(arrays)
         if _on_device(arrays) != self._on_gpu:
             raise TypeError(f"{where}: host and GPU arrays cannot be mixed in one optimizer")
         if self._on_gpu:
@@ -247,6 +253,7 @@ class _Optimizer:
         if self._device is not None:
             arrays, state = self._device.add(state)
         self.params.extend(arrays)
+        self._labels = labels
         for key in self._state_names:
             self._state[key].extend(state[key])
         self.param_groups.append(_ParamGroup(params=list(arrays), **values))
@@ -285,8 +292,10 @@ class _Optimizer:
                     bool(v) if isinstance(v, (bool, np.bool_)) else
                     (v if callable(v) else float(v)) for v in map(g.__getitem__, self._kernel_keys)
                 )
-                self._schedules = [j for j, a in enumerate(args) if callable(a[0])]
+                self._schedules = None
                 g.changed = False
+        if self._schedules is None:
+            self._schedules = [j for j, a in enumerate(args) if callable(a[0])]
         if self._schedules:
             args = list(args)
             for i in self._schedules:
