@@ -32,10 +32,10 @@ __all__ = ["RMSProp", "AdaGrad"]
 
 
 class _Table:
-    """The parameters of one dtype in one group, with their state: the address table, tasks
-    and flags the compiled step reads."""
+    """The parameters of one dtype and one kind of state (of any groups), with their state:
+    the address table, tasks and flags the compiled step reads."""
 
-    def __init__(self, indices, params, state):
+    def __init__(self, indices, params, state, groups):
         self.indices = tuple(indices)
         # These tuples own the arrays whose addresses the kernels use; they never change.
         self.params = tuple(params[i] for i in self.indices)
@@ -43,8 +43,8 @@ class _Table:
         kept = [None if state[name][self.indices[0]] is None
                 else tuple(state[name][i] for i in self.indices) for name in state]
         first, bufs, avgs = (kept + [None, None])[:3]
-        # Addresses of params, grads (filled in by every step), state; sizes (see _loops).
-        self.table = _loops.address_table(self.params, first, bufs, avgs)
+        # Addresses of params, grads (filled in by every step), state; sizes; groups.
+        self.table = _loops.address_table(self.params, first, bufs, avgs, groups)
         self.segments, self.tasks = _loops.task_table([p.size for p in self.params])
         self.like = np.empty(0, self.params[0].dtype)  # tells the kernels the dtype
         # The table rows of the state that is on, None for the rest: the kernels specialise on it.
@@ -146,6 +146,7 @@ class _Optimizer:
     _kernel_keys: tuple = ()
     # Hyperparameters fixed once a group exists (its state arrays depend on them).
     _fixed_keys: tuple = ()
+    _hyper_columns = 0
 
     def __init__(self, params, defaults, nonfinite="propagate"):
         self.nonfinite = nonfinite
@@ -167,8 +168,11 @@ class _Optimizer:
         # is step_count minus that.
         self._group_start = []
         self._fixed = []  # each group's _fixed_keys as they were when it was added
-        self._tables = []  # (group index, _Table) for each dtype of each group (host arrays)
-        self._kernel_args = []  # each group's checked hyperparameters, as the kernel takes them
+        self._tables = []  # a _Table per dtype and kind of state (host arrays)
+        # Each group's checked hyperparameters: as the kernels take them, and as the rows of
+        # the float64 matrix the compiled steps read (flags as 0/1; see _loops._*_row).
+        self._kernel_args = []
+        self._hyper = np.zeros((0, self._hyper_columns))
         self._schedules = []  # the groups whose learning rate is a schedule (None: to find)
         self._device = None
         self._labels = []  # how messages name each parameter
@@ -260,13 +264,20 @@ class _Optimizer:
         self._group_start.append(self.step_count)
         self._fixed.append(tuple(_fixed_value(k, values[k]) for k in self._fixed_keys))
         self._kernel_args.append(None)
+        self._hyper = np.vstack([self._hyper, np.zeros((1, self._hyper.shape[1]))])
         if self._device is None:
-            indices = range(first, len(self.params))
-            kinds = {}
-            for j in indices:
-                kinds.setdefault(self.params[j].dtype, []).append(j)
-            self._tables.extend((i, _Table(ix, self.params, self._state)) for ix in kinds.values())
+            self._tables = self._make_tables()
             self._spans = _loops.memory_spans(self.params)
+
+    def _make_tables(self):
+        """One address table per dtype and kind of state, over every group."""
+        group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
+        kinds = {}
+        for j, p in enumerate(self.params):
+            kept = tuple(self._state[k][j] is not None for k in self._state_names)
+            kinds.setdefault((p.dtype, kept), []).append(j)
+        return [_Table(ix, self.params, self._state, [group_of[j] for j in ix])
+                for ix in kinds.values()]
 
     def _check_values(self, where, values, name):
         """Check one group's hyperparameters (``name(key)``: how messages name a key);
@@ -283,7 +294,7 @@ class _Optimizer:
 
     def _resolve(self, where, t):
         """Each group's kernel arguments for step ``t``: every group's values checked (when they
-        changed) and schedules called, before any update."""
+        changed) and schedules called, before any update; the matrix rows follow."""
         args = self._kernel_args
         for i, g in enumerate(self.param_groups):
             if g.changed:
@@ -292,6 +303,10 @@ class _Optimizer:
                     bool(v) if isinstance(v, (bool, np.bool_)) else
                     (v if callable(v) else float(v)) for v in map(g.__getitem__, self._kernel_keys)
                 )
+                row = self._hyper[i]
+                row[:len(args[i])] = [0.0 if callable(v) else v for v in args[i]]
+                if self._hyper_columns > len(args[i]):  # AdaGrad: when the group started
+                    row[-1] = self._group_start[i]
                 self._schedules = None
                 g.changed = False
         if self._schedules is None:
@@ -299,7 +314,9 @@ class _Optimizer:
         if self._schedules:
             args = list(args)
             for i in self._schedules:
-                args[i] = (self._scheduled(where, i, args[i][0], t),) + args[i][1:]
+                lr = self._scheduled(where, i, args[i][0], t)
+                args[i] = (lr,) + args[i][1:]
+                self._hyper[i, 0] = lr
         return args
 
     def _check_group(self, where, i, g):
@@ -593,12 +610,12 @@ class _Optimizer:
             return
         try:
             # Every gradient is checked (and its address recorded) before any update.
-            for _, tab in self._tables:
+            for tab in self._tables:
                 self._set_grads(tab, grads)
             if self._nonfinite != "propagate" and self._skip_nonfinite():
                 return
-            for i, tab in self._tables:
-                self._step_table(tab, values[i], i)
+            for tab in self._tables:
+                self._step_table(tab, t)
         except (TypeError, ValueError):
             # Say precisely which gradient is wrong when its type is (the kernels' type checks
             # see one gradient and its parameter at a time); otherwise re-raise as it is.
@@ -617,7 +634,7 @@ class _Optimizer:
             h = cache.get(key)
             if h is None:
                 i = key[0]
-                h = cache[key] = self._hyper(f"{self._name}.step", x, values[i], i)
+                h = cache[key] = self._device_hyper(f"{self._name}.step", x, values[i], i)
             return h
 
         return get
@@ -642,7 +659,7 @@ class _Optimizer:
 
     def _skip_nonfinite(self):
         """nonfinite="raise"/"skip": scan every gradient before any update; True to skip."""
-        for _, tab in self._tables:
+        for tab in self._tables:
             scan = (_loops._first_nonfinite_parallel if tab.parallel and _threads.PARALLEL
                     else _loops._first_nonfinite_serial)
             bad = scan(tab.table, tab.segments, tab.tasks, tab.like, tab.counts)
@@ -889,6 +906,7 @@ class RMSProp(_Optimizer):
         "lr", "gamma", "eps", "eps_in_sqrt", "momentum", "centered", "weight_decay", "maximize",
     )
     _kernel_keys = ("lr", "gamma", "eps", "eps_in_sqrt", "weight_decay", "maximize", "momentum")
+    _hyper_columns = 7  # the kernel keys (see _loops._rmsprop_row)
     _fixed_keys = ("momentum", "centered")
     _flags = ("eps_in_sqrt", "centered", "maximize")
 
@@ -920,14 +938,13 @@ class RMSProp(_Optimizer):
             "grad_avg": [np.zeros_like(p) if values["centered"] else None for p in params],
         }
 
-    @staticmethod
-    def _step_table(tab, values, i):
+    def _step_table(self, tab, t):
         if tab.parallel and _threads.PARALLEL:
-            _loops._rmsprop_group_parallel(*tab.args, *values)
+            _loops._rmsprop_group_parallel(*tab.args, self._hyper)
         else:
-            _loops._rmsprop_group_serial(*tab.args, *values)
+            _loops._rmsprop_group_serial(*tab.args, self._hyper)
 
-    def _hyper(self, where, x, values, i):
+    def _device_hyper(self, where, x, values, i):
         from ._math import _rmsprop_hyper
 
         return _rmsprop_hyper.py_func(where, x, *values)
@@ -1028,6 +1045,7 @@ class AdaGrad(_Optimizer):
         "maximize",
     )
     _kernel_keys = ("lr", "eps", "eps_in_sqrt", "weight_decay", "maximize", "lr_decay")
+    _hyper_columns = 7  # the kernel keys and the group's start (see _loops._adagrad_row)
     _flags = ("eps_in_sqrt", "maximize")
 
     lr = _hyperparameter("lr")
@@ -1053,15 +1071,13 @@ class AdaGrad(_Optimizer):
     def _new_state(params, values):
         return {"sum": [np.full_like(p, values["initial_accumulator_value"]) for p in params]}
 
-    def _step_table(self, tab, values, i):
+    def _step_table(self, tab, t):
         if tab.parallel and _threads.PARALLEL:
-            _loops._adagrad_group_parallel(*tab.args, *values,
-                                           self.step_count + 1 - self._group_start[i])
+            _loops._adagrad_group_parallel(*tab.args, self._hyper, t)
         else:
-            _loops._adagrad_group_serial(*tab.args, *values,
-                                         self.step_count + 1 - self._group_start[i])
+            _loops._adagrad_group_serial(*tab.args, self._hyper, t)
 
-    def _hyper(self, where, x, values, i):
+    def _device_hyper(self, where, x, values, i):
         from ._math import _adagrad_hyper
 
         return _adagrad_hyper.py_func(where, x, *values,
