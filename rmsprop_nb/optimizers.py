@@ -811,11 +811,15 @@ class RMSProp(_Optimizer):
 
     Parameters
     ----------
-    params : list of ndarray
+    params : list of ndarray, or list of dict
         The parameters: float32 or float64, contiguous, writeable, not sharing memory. They are
         updated in place by :meth:`step`. Arrays of different dtypes and shapes may be mixed.
-    lr : float, default 0.01
-        Learning rate :math:`\eta \ge 0` (the book's :math:`\eta`).
+        Or parameter groups, as in ``torch.optim``: dicts ``{"params": [array, ...], "lr":
+        ..., ...}`` whose missing keys take the values given here (see the user guide's
+        *Parameter groups and schedules*).
+    lr : float or callable, default 0.01
+        Learning rate :math:`\eta \ge 0` (the book's :math:`\eta`), or a schedule: a function
+        of the 1-based step number :math:`t` returning it, called once per step.
     gamma : float, default 0.9
         Decay rate :math:`\gamma \in [0, 1)`: :math:`s` averages about the last
         :math:`1/(1-\gamma)` squared gradients. PyTorch calls it ``alpha``, Keras ``rho``,
@@ -842,14 +846,20 @@ class RMSProp(_Optimizer):
     Attributes
     ----------
     params : list of ndarray
-        The arrays being optimised.
+        The arrays being optimised, group after group (the order of :meth:`step`'s ``grads``).
+    param_groups : list of dict
+        The groups: ``"params"`` and every hyperparameter. Values may be changed between
+        steps (checked at the next step); ``momentum`` (on or off) and ``centered`` are fixed
+        once the group exists. :meth:`add_param_group` adds one.
+    defaults : dict
+        The hyperparameters given to the constructor (the values of keys a group leaves out).
     step_count : int
         Number of steps taken.
     skipped_steps : int
         Number of steps skipped by ``nonfinite="skip"`` (not counted in ``step_count``).
     lr, gamma, eps, eps_in_sqrt, momentum, centered, weight_decay, maximize
-        The hyperparameters. ``lr``, ``gamma``, ``eps`` and ``weight_decay`` may be changed
-        between steps (e.g. a learning-rate schedule); they are checked at the next step.
+        The hyperparameter shared by every group (an ``AttributeError`` if the groups
+        differ); setting one sets it in every group, checked at the next step.
 
     Notes
     -----
@@ -898,6 +908,15 @@ class RMSProp(_Optimizer):
     >>> opt2.load_state_dict(state)
     >>> opt2.step_count, opt2.gamma
     (20, 0.9)
+
+    Parameter groups (no weight decay on the bias) and a 1/sqrt(t) schedule:
+
+    >>> w, b = np.zeros(3), np.zeros(1)
+    >>> opt = RMSProp([{"params": [w], "weight_decay": 1e-4},
+    ...                {"params": [b]}], lr=lambda t: 0.01 / t**0.5)
+    >>> opt.step([np.ones(3), np.ones(1)])
+    >>> [g["weight_decay"] for g in opt.param_groups]
+    [0.0001, 0.0]
     """
 
     _name = "RMSProp"
@@ -968,10 +987,13 @@ class AdaGrad(_Optimizer):
 
     Parameters
     ----------
-    params : list of ndarray
-        The parameters: float32 or float64, contiguous, writeable, not sharing memory.
-    lr : float, default 0.01
-        Learning rate :math:`\eta \ge 0`.
+    params : list of ndarray, or list of dict
+        The parameters: float32 or float64, contiguous, writeable, not sharing memory; or
+        parameter groups (dicts with ``"params"`` and any of the keywords below), as for
+        :class:`RMSProp`.
+    lr : float or callable, default 0.01
+        Learning rate :math:`\eta \ge 0`, or a schedule: a function of the 1-based step
+        number returning it (``lr_decay`` then applies on top).
     eps : float, default 1e-6
         :math:`\epsilon \ge 0` (the book's value; PyTorch uses 1e-10, outside the root).
     eps_in_sqrt : bool, default True
@@ -994,14 +1016,20 @@ class AdaGrad(_Optimizer):
     Attributes
     ----------
     params : list of ndarray
-        The arrays being optimised.
+        The arrays being optimised, group after group.
+    param_groups : list of dict
+        The groups, as for :class:`RMSProp`. A group's own step count (the :math:`t` of
+        ``lr_decay``) starts when the group is added; ``initial_accumulator_value`` is used
+        when the group's state is created.
+    defaults : dict
+        The hyperparameters given to the constructor.
     step_count : int
         Number of steps taken (:math:`t` of the last step).
     skipped_steps : int
         Number of steps skipped by ``nonfinite="skip"`` (not counted in ``step_count``).
     lr, eps, eps_in_sqrt, initial_accumulator_value, lr_decay, weight_decay, maximize
-        The hyperparameters; ``lr``, ``eps``, ``lr_decay`` and ``weight_decay`` may be changed
-        between steps and are checked at the next step.
+        The hyperparameter shared by every group; setting one sets it in every group, checked
+        at the next step.
 
     Notes
     -----
