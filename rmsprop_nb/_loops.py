@@ -118,6 +118,25 @@ def _update_serial(x, g, s, buf, gavg, h):
             gavg[i] = a
 
 
+@jit
+def _update_into(x, g, s, buf, gavg, h, x_out, s_out, buf_out, gavg_out):
+    """:func:`_update_serial` out of place: read ``x`` and the state, write the new values
+    to the ``_out`` arrays (for Dask's tasks, which must not modify their inputs: one pass
+    over memory instead of a copy and then an update)."""
+    for i in range(x.size):
+        b = h.zero if buf is None else buf[i]
+        a = h.zero if gavg is None else gavg[i]
+        xi, si, b, a = _update_element(
+            x[i], g[i], s[i], b, a, h, buf is not None, gavg is not None
+        )
+        x_out[i] = xi
+        s_out[i] = si
+        if buf is not None:
+            buf_out[i] = b
+        if gavg is not None:
+            gavg_out[i] = a
+
+
 # The parallel loops hand each task *slices* of the arrays: an inner loop over
 # range(lo, hi) of the full arrays is not vectorised inside a prange body (8x slower here).
 
@@ -389,6 +408,38 @@ def _adagrad_group_serial(table, segments, tasks, like, hyper, t):
 def _adagrad_group_parallel(table, segments, tasks, like, hyper, t):
     """:func:`_adagrad_group_serial`, the tasks shared among Numba's threads."""
     _adagrad_tasks(table, segments, tasks, like, hyper, t)
+
+
+# --------------------------------------------------------------------------------------------
+# Packed chunks (rmsprop_nb.dask): a parameter and its state as the rows of one (rows, n)
+# array; the new rows are written to another such array. Rows are -1 when a buffer is off.
+# --------------------------------------------------------------------------------------------
+
+
+@jit
+def _rmsprop_packed(src, g, dst, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize,
+                    momentum, buf_row, avg_row):
+    h = _rmsprop_hyper("RMSProp.step", src, lr, gamma, eps, eps_in_sqrt, weight_decay,
+                       maximize, momentum)
+    if buf_row < 0 and avg_row < 0:
+        _update_into(src[0], g, src[1], None, None, h, dst[0], dst[1], None, None)
+    elif avg_row < 0:
+        _update_into(src[0], g, src[1], src[buf_row], None, h, dst[0], dst[1], dst[buf_row],
+                     None)
+    elif buf_row < 0:
+        _update_into(src[0], g, src[1], None, src[avg_row], h, dst[0], dst[1], None,
+                     dst[avg_row])
+    else:
+        _update_into(src[0], g, src[1], src[buf_row], src[avg_row], h, dst[0], dst[1],
+                     dst[buf_row], dst[avg_row])
+
+
+@jit
+def _adagrad_packed(src, g, dst, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay,
+                    step):
+    h = _adagrad_hyper("AdaGrad.step", src, lr, eps, eps_in_sqrt, weight_decay, maximize,
+                       lr_decay, step)
+    _update_into(src[0], g, src[1], None, None, h, dst[0], dst[1], None, None)
 
 
 # --------------------------------------------------------------------------------------------
