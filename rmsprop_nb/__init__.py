@@ -10,6 +10,6 @@ from . import kernels
 from .kernels import adagrad_step, rmsprop_step
 from .optimizers import AdaGrad, RMSProp
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["RMSProp", "AdaGrad", "rmsprop_step", "adagrad_step", "kernels", "__version__"]
