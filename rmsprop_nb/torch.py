@@ -34,6 +34,7 @@ except ImportError as exc:  # not installed, or an installation that cannot be i
         'pip install "rmsprop-nb[torch]"'
     ) from exc
 
+import torch.optim.optimizer as _torch_optimizer  # noqa: E402
 from numba import carray
 
 from . import _loops, _math, _threads, _validation
@@ -252,59 +253,81 @@ class _CpuBucket(_Bucket):
 
 
 class _CudaBucket(_Bucket):
-    """CUDA tensors: the launchers of :mod:`rmsprop_nb.cuda`, one launch per parameter, on
-    torch's current stream."""
+    """CUDA tensors of one device: the kernels of :mod:`rmsprop_nb.cuda`, one launch per
+    parameter, on torch's current stream of that device."""
 
     def __init__(self, opt, group_index, columns, real_dtype):
         super().__init__(opt, group_index, columns, real_dtype)
         self.cuda = _cuda_module()
-        self.x = [_cuda_view(c.p) for c in columns]
-        self.state = [[None if s is None else _cuda_view(s) for s in c.state] for c in columns]
+        self.device = columns[0].p.device
+        with self._context():
+            self.x = [_cuda_view(c.p) for c in columns]
+            self.state = [[None if s is None else _cuda_view(s) for s in c.state]
+                          for c in columns]
+        # The gradients' views, kept until the next step: the launches may still be reading
+        # them when the step returns.
         self.g = [None] * len(columns)
+
+    def _context(self):
+        from numba import cuda
+
+        return cuda.gpus[self.device.index or 0]
 
     def check_grads(self, grads):
         super().check_grads(grads)
-        spans = self.opt._cuda_spans
-        for k, c in enumerate(self.columns):
-            g = grads[c.j]
-            start, size = _span(g)
-            i = bisect.bisect_right(spans[0], start) - 1  # the last param starting at or before g
-            hits = (i >= 0 and spans[1][i] > start) or (
-                i + 1 < len(spans[0]) and spans[0][i + 1] < start + size)
-            if size and hits:
-                raise ValueError(
-                    f"{self.opt._name}.step: the gradient of {self.where(c.j)} shares memory "
-                    "with a parameter (it would be read after that parameter was updated)"
-                )
-            self.g[k] = _cuda_view(g)
+        starts, ends = self.opt._cuda_spans
+        with self._context():
+            for k, c in enumerate(self.columns):
+                g = grads[c.j]
+                start, size = _span(g)
+                i = bisect.bisect_right(starts, start) - 1  # the last param starting <= g
+                if size and ((i >= 0 and ends[i] > start)
+                             or (i + 1 < len(starts) and starts[i + 1] < start + size)):
+                    raise ValueError(
+                        f"{self.opt._name}.step: the gradient of {self.where(c.j)} shares "
+                        "memory with a parameter (it would be read after that parameter was "
+                        "updated)"
+                    )
+                self.g[k] = _cuda_view(g)
 
     def first_nonfinite(self):
-        k = self.cuda._first_nonfinite(self.g)
-        return -1 if k is None else self.columns[k].j
+        """The scan of ``rmsprop_nb.cuda``'s optimizers, on torch's stream, then a wait."""
+        from numba import cuda
+
+        with self._context():
+            stream = _current_stream(self.device)
+            flags = cuda.to_device(np.zeros(len(self.g), np.int32), stream=stream)
+            for k, g in enumerate(self.g):
+                self.cuda._launch(self.cuda._nonfinite_kernel(), g.size, stream, g, flags, k)
+            bad = np.flatnonzero(flags.copy_to_host(stream=stream))
+            stream.synchronize()
+        return self.columns[int(bad[0])].j if bad.size else -1
 
     def rmsprop(self, h):
         hyper = _math._rmsprop_hyper.py_func(
             "RMSprop.step", self.like, h.lr, h.alpha, h.eps, h.eps_in_sqrt, h.weight_decay,
             h.maximize, h.momentum,
         )
-        stream = _current_stream()
-        for x, g, (s, buf, gavg) in zip(self.x, self.g, self.state):
-            self.cuda._launch_rmsprop(
-                x, g, s, buf if h.momentum > 0 else None, gavg if h.centered else None,
-                hyper, stream,
-            )
+        with self._context():
+            stream = _current_stream(self.device)
+            for x, g, (s, buf, gavg) in zip(self.x, self.g, self.state):
+                self.cuda._launch_rmsprop(
+                    x, g, s, buf if h.momentum > 0 else None, gavg if h.centered else None,
+                    hyper, stream,
+                )
 
     def adagrad(self, h, lo, hi):
         steps = [lo] * len(self.x) if lo == hi else self.read_steps()
-        stream = _current_stream()
         hypers = {}
-        for x, g, (s, _, _), t in zip(self.x, self.g, self.state, steps):
-            if t not in hypers:
-                hypers[t] = _math._adagrad_hyper.py_func(
-                    "Adagrad.step", self.like, h.lr, h.eps, h.eps_in_sqrt, h.weight_decay,
-                    h.maximize, h.lr_decay, int(t),
-                )
-            self.cuda._launch_adagrad(x, g, s, hypers[t], stream)
+        with self._context():
+            stream = _current_stream(self.device)
+            for x, g, (s, _, _), t in zip(self.x, self.g, self.state, steps):
+                if t not in hypers:
+                    hypers[t] = _math._adagrad_hyper.py_func(
+                        "Adagrad.step", self.like, h.lr, h.eps, h.eps_in_sqrt, h.weight_decay,
+                        h.maximize, h.lr_decay, int(t),
+                    )
+                self.cuda._launch_adagrad(x, g, s, hypers[t], stream)
 
 
 _BUCKETS = {"cpu": _CpuBucket, "cuda": _CudaBucket}
@@ -324,17 +347,21 @@ def _cuda_module():
 
 def _cuda_view(t):
     """A flat Numba device array over the memory of a dense CUDA tensor (no copy). Numba
-    does not wait for the tensor's stream: the kernels run on that stream anyway."""
+    is told not to wait for the tensor's stream: the kernels are queued on it."""
     from numba import cuda
 
+    t = t.detach()
     if t.is_complex():
         t = torch.view_as_real(t)
     flat = t.as_strided((t.numel(),), (1,))  # dense: the same memory, in memory order
-    return cuda.as_cuda_array(flat.detach(), sync=False)
+    return cuda.as_cuda_array(flat, sync=False)
 
 
-def _current_stream():
-    return torch.cuda.current_stream()
+def _current_stream(device):
+    """torch's current stream on ``device``, as a Numba stream."""
+    from numba import cuda
+
+    return cuda.external_stream(torch.cuda.current_stream(device).cuda_stream)
 
 
 def _sparse_error(name, where, g):
@@ -587,6 +614,33 @@ class _Optimizer(torch.optim.Optimizer):
         RuntimeError
             When another thread is stepping this optimizer at the same time.
         """
+        if torch.autograd._profiler_enabled():
+            with torch.autograd.profiler.record_function(f"Optimizer.step#{self._name}.step"):
+                return self._hooked_step(closure)
+        return self._hooked_step(closure)
+
+    # torch.optim.Optimizer would wrap step() in a profiler range and its hooks, at ~8 us per
+    # step (as much as a whole step of a small model): the method says it is hooked, and runs
+    # the hooks itself (the range only while the profiler is on).
+    step.hooked = True
+
+    def _hooked_step(self, closure):
+        args, kwargs = (self,) if closure is None else (self, closure), {}
+        pre = [*_GLOBAL_PRE_HOOKS.values(), *self._optimizer_step_pre_hooks.values()]
+        for hook in pre:
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{self._name}.step: a step pre-hook must return None "
+                                       f"or a tuple (new_args, new_kwargs), got {result!r}")
+                args, kwargs = result
+        loss = self._step_with_closure(*args[1:], **kwargs)
+        self._optimizer_step_code()
+        for hook in [*self._optimizer_step_post_hooks.values(), *_GLOBAL_POST_HOOKS.values()]:
+            hook(self, args, kwargs)
+        return loss
+
+    def _step_with_closure(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -667,7 +721,7 @@ class _Optimizer(torch.optim.Optimizer):
             st = self.state[p]
             tensors = self._prepare_state(where, p, st, h)
             step = st["step"]
-            kind = (p.device.type, _REAL[p.dtype])
+            kind = (p.device, _REAL[p.dtype])
             column = _Column(j, p, p.shape, p.stride(), p.dtype, tensors, step)
             by_kind.setdefault(kind, []).append(column)
             refs = tuple((k, st[k]) for k in ("step",) + self._state_keys if k in st)
@@ -678,7 +732,7 @@ class _Optimizer(torch.optim.Optimizer):
             first = columns[0].step.dtype
             columns = [c if c.step.dtype == first else
                        c._replace(step=self._new_step(c.p, c.step, first)) for c in columns]
-            buckets.append(_BUCKETS[device](self, i, columns, real))
+            buckets.append(_BUCKETS[device.type](self, i, columns, real))
         entries = [(p, ptr, st, tuple((k, st[k]) for k, _ in refs)) for p, ptr, st, refs in entries]
         return _Plan(key, buckets, entries)
 
@@ -730,6 +784,10 @@ def _increment_version(params):
     backward, as after torch.optim's in-place updates."""
     _bump(params)
 
+
+# The hooks registered with torch.optim.optimizer.register_optimizer_step_pre_hook/_post_hook.
+_GLOBAL_PRE_HOOKS = getattr(_torch_optimizer, "_global_optimizer_pre_hooks", {})
+_GLOBAL_POST_HOOKS = getattr(_torch_optimizer, "_global_optimizer_post_hooks", {})
 
 _bump = getattr(torch.autograd.graph, "increment_version", None) or (
     lambda ts: [torch._C._increment_version(t) for t in ts]
