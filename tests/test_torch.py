@@ -844,6 +844,29 @@ def test_the_extra_installs_a_torch_this_module_supports():
     assert project["optional-dependencies"]["torch"] == ["torch>=2.1"]
 
 
+# -- the benchmark runs (its timings are not looked at: see tests/test_benchmarks.py) ----------
+
+
+def test_the_torch_benchmark_runs_and_reports_its_targets(tmp_path):
+    pytest.importorskip("sklearn")
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "torch_suite.py"), "--quick", "--cases",
+         "digits,embedding", "--rounds", "1", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    for text in ("digits MLP 64-64-10, batch 32", "RMSprop vs the faster torch RMSprop",
+                 "Adagrad vs torch Adagrad fused", "targets (medians of paired ratios)",
+                 "digits MLP: RMSprop step at least 3x faster"):
+        assert text in r.stdout
+    results = __import__("json").loads((tmp_path / "torch.json").read_text())
+    assert set(results["cases"]["digits"]["step"]) == {
+        "rms_ours", "rms_single", "rms_foreach", "ada_ours", "ada_single", "ada_foreach",
+        "ada_fused"}
+    assert ".. list-table:: digits MLP 64-64-10" in (tmp_path / "torch.rst").read_text()
+
+
 # -- docstring examples -------------------------------------------------------------------------
 
 
