@@ -445,9 +445,11 @@ class _Optimizer(torch.optim.Optimizer):
                         raise ValueError(f"{self._label(key, group_index)}: a tensor lr must "
                                          f"have one element, got {value.numel()}")
                     value = float(value)
+                if type(value) is float and 0.0 <= value < (1.0 if rule == "unit" else math.inf):
+                    continue  # fine, and told without making the message (a scheduler's lr)
                 _validation.check_range(self._label(key, group_index), value, rule)
         for key in self._bools:
-            if key in group and (keys is None or key in keys):
+            if key in group and (keys is None or key in keys) and group[key] not in (True, False):
                 _validation.check_flag(self._label(key, group_index), group[key])
         if "nonfinite" in group and (keys is None or "nonfinite" in keys):
             value = group["nonfinite"]
@@ -697,12 +699,18 @@ class _Optimizer(torch.optim.Optimizer):
             lr = float(lr)
         seen = (lr,) + tuple(group[k] for k in self._hyper_keys[1:])
         done = self._checked.get(i)
-        if done is not None and done[0] == seen:
-            return done[1]
+        if done is not None and done[0][1:] == seen[1:]:
+            if done[0][0] == lr:
+                return done[1]
+            if type(lr) is float and 0.0 <= lr < math.inf:  # a scheduler's new lr: checked
+                h = done[1]._replace(lr=lr)
+                self._checked[i] = (seen, h)
+                return h
         self._check_group(dict(zip(self._hyper_keys, seen)), i)
-        h = self._Hyper(*(v if isinstance(v, str) else
-                          bool(v) if isinstance(v, (bool, np.bool_)) else float(v)
-                          for v in seen))
+        h = self._Hyper._make(
+            v if type(v) is float or isinstance(v, str) else
+            bool(v) if isinstance(v, (bool, np.bool_)) else float(v) for v in seen
+        )
         self._checked[i] = (seen, h)
         return h
 
