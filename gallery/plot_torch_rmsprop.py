@@ -38,7 +38,8 @@ torch.manual_seed(0)
 n, classes = 300, 3
 t = torch.linspace(0.2, 1, n).repeat(classes)
 label = torch.arange(classes).repeat_interleave(n)
-angle = 4 * t + label * (2 * torch.pi / classes) + 0.2 * torch.randn(classes * n)
+angle = 4 * t + label * (2 * torch.pi / classes)
+angle += 0.2 * torch.randn(classes * n)
 X = torch.stack([t * torch.cos(angle), t * torch.sin(angle)], dim=1)
 print(X.shape, X.dtype, label.bincount().tolist())
 
@@ -66,19 +67,23 @@ optimizers = {
 # Minibatches of 32 in a shuffled order drawn once, 30 epochs (840 steps), the learning rate
 # annealed along a cosine. The loop is the usual one; ``step()`` alone is timed.
 epochs, batch = 30, 32
-order = torch.randperm(len(X), generator=torch.Generator().manual_seed(1))
-batches = [order[i:i + batch] for i in range(0, len(X) - batch + 1, batch)]
+shuffle = torch.Generator().manual_seed(1)
+order = torch.randperm(len(X), generator=shuffle)
+batches = [order[i:i + batch] for i in range(0, len(X), batch)]
+batches = batches[:len(X) // batch]  # 28 full minibatches
+cross_entropy = torch.nn.functional.cross_entropy
+CosineAnnealingLR = torch.optim.lr_scheduler.CosineAnnealingLR
 losses, step_times = {}, {}
 for name, optimizer_class in optimizers.items():
     net = copy.deepcopy(model)
     opt = optimizer_class(net.parameters(), lr=0.01)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-        opt, T_max=epochs * len(batches), eta_min=5e-4)
+    sched = CosineAnnealingLR(opt, T_max=epochs * len(batches),
+                              eta_min=5e-4)
     losses[name], step_times[name] = [], []
     for epoch in range(epochs):
         for idx in batches:
             opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(net(X[idx]), label[idx])
+            loss = cross_entropy(net(X[idx]), label[idx])
             loss.backward()
             start = time.perf_counter()
             opt.step()
@@ -86,8 +91,8 @@ for name, optimizer_class in optimizers.items():
             sched.step()
             losses[name].append(loss.item())
     accuracy = (net(X).argmax(1) == label).float().mean().item()
-    print(f"{name}: final minibatch loss {losses[name][-1]:.6f}, "
-          f"training accuracy {accuracy:.1%}")
+    print(f"{name}: last loss {losses[name][-1]:.6f}, "
+          f"accuracy {accuracy:.1%}")
 
 # %%
 # The same curve
@@ -95,33 +100,37 @@ for name, optimizer_class in optimizers.items():
 # Both runs do the same arithmetic in the same order, up to the last bit or two of a float32
 # operation (torch fuses some multiply-adds); over 840 steps those bits stay invisible.
 a, b = (np.array(v) for v in losses.values())
-print(f"largest difference between the two loss curves: {np.max(np.abs(a - b)):.1e} "
-      f"(largest loss {max(a.max(), b.max()):.2f})")
+gap = np.max(np.abs(a - b))
+print(f"largest difference between the curves: {gap:.1e}")
+print(f"largest loss: {max(a.max(), b.max()):.2f}")
 
 # %%
 # Step times
 # ----------
-# The first step of ``rmsprop_nb.torch.RMSprop`` compiles nothing here when the kernels were
-# used before (they are cached on disk); it is left out of the medians anyway.
-median = {name: np.median(ts[1:]) * 1e6 for name, ts in step_times.items()}
+# Each step of both optimizers was timed; the first one is left out (it may load the compiled
+# kernels from the disk cache, or compile them on a first run).
+median = {k: np.median(ts[1:]) * 1e6 for k, ts in step_times.items()}
 for name, us in median.items():
-    print(f"{name}: median optimizer step {us:.1f} us")
-ratio = median["torch.optim.RMSprop"] / median["rmsprop_nb.torch.RMSprop"]
-print(f"rmsprop_nb.torch.RMSprop's step is {ratio:.1f}x faster")
+    print(f"{name}: median step {us:.1f} us")
+torch_us, ours_us = median.values()
+print(f"rmsprop_nb.torch.RMSprop's step is {torch_us / ours_us:.1f}x faster")
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained",
-                                  gridspec_kw=dict(width_ratios=[2, 1]))
+fig, (left, right) = plt.subplots(
+    1, 2, figsize=(9, 3.6), layout="constrained",
+    gridspec_kw=dict(width_ratios=[2, 1]))
 styles = {"torch.optim.RMSprop": dict(color="0.6", lw=4),
           "rmsprop_nb.torch.RMSprop": dict(color="C0", lw=1.2)}
+epoch = np.arange(1, epochs + 1)
 for name, curve in losses.items():
     # the average over each epoch, for a readable curve
     per_epoch = np.array(curve).reshape(epochs, -1).mean(1)
-    left.plot(np.arange(1, epochs + 1), per_epoch, label=name, **styles[name])
+    left.plot(epoch, per_epoch, label=name, **styles[name])
 left.set(yscale="log", xlabel="epoch", ylabel="mean minibatch loss",
          title="the same loss curve")
 left.legend(frameon=False)
 names = list(median)
-bars = right.barh([k.removesuffix(".RMSprop") for k in names], [median[k] for k in names],
+bars = right.barh([k.removesuffix(".RMSprop") for k in names],
+                  [median[k] for k in names],
                   color=[styles[k]["color"] for k in names])
 right.bar_label(bars, fmt="%.0f us", padding=3)
 right.set(xlabel="median optimizer step, us", title="RMSprop step time",

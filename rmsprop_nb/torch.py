@@ -935,32 +935,38 @@ class RMSprop(_Optimizer):
     :math:`\eta = 0.4`, :math:`\gamma = 0.9` and :math:`\epsilon = 10^{-6}` in the root:
 
     >>> import torch
-    >>> import rmsprop_nb.torch
-    >>> x = torch.tensor([-5.0, -2.0], dtype=torch.float64, requires_grad=True)
-    >>> opt = rmsprop_nb.torch.RMSprop([x], lr=0.4, alpha=0.9, eps=1e-6, eps_in_sqrt=True)
+    >>> from rmsprop_nb.torch import RMSprop
+    >>> f64 = torch.float64
+    >>> x = torch.tensor([-5.0, -2.0], dtype=f64, requires_grad=True)
+    >>> opt = RMSprop([x], lr=0.4, alpha=0.9, eps=1e-6,
+    ...               eps_in_sqrt=True)
     >>> for epoch in range(20):
     ...     opt.zero_grad()
     ...     loss = 0.1 * x[0] ** 2 + 2 * x[1] ** 2
     ...     loss.backward()
     ...     opt.step()
-    >>> print(f"epoch 20, x1 {x[0].item():f}, x2 {x[1].item():f}")
+    >>> x1, x2 = x.tolist()
+    >>> print(f"epoch 20, x1 {x1:f}, x2 {x2:f}")
     epoch 20, x1 -0.010599, x2 0.000000
 
     A model with a learning-rate schedule, as with ``torch.optim.RMSprop``:
 
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
+    >>> from torch.optim.lr_scheduler import StepLR
     >>> model = torch.nn.Linear(3, 1)
-    >>> opt = rmsprop_nb.torch.RMSprop(model.parameters(), lr=0.01)
-    >>> sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    >>> opt = RMSprop(model.parameters(), lr=0.01)
+    >>> sched = StepLR(opt, step_size=10, gamma=0.5)
     >>> X, y = torch.randn(64, 3), torch.randn(64, 1)
     >>> for _ in range(30):
     ...     opt.zero_grad()
     ...     torch.nn.functional.mse_loss(model(X), y).backward()
     ...     opt.step()
     ...     sched.step()
-    >>> opt.param_groups[0]["lr"], int(opt.state[model.weight]["step"])
-    (0.00125, 30)
+    >>> opt.param_groups[0]["lr"]
+    0.00125
+    >>> opt.state[model.weight]["step"]
+    tensor(30.)
     """
 
     _name = "RMSprop"
@@ -1084,22 +1090,28 @@ class Adagrad(_Optimizer):
 
     Examples
     --------
+    The book's AdaGrad figure (§7.5), :math:`\eta = 0.4` and :math:`\epsilon = 10^{-6}` in
+    the root:
+
     >>> import torch
-    >>> import rmsprop_nb.torch
-    >>> x = torch.tensor([-5.0, -2.0], dtype=torch.float64, requires_grad=True)
-    >>> opt = rmsprop_nb.torch.Adagrad([x], lr=0.4, eps=1e-6, eps_in_sqrt=True)
+    >>> from rmsprop_nb.torch import Adagrad
+    >>> f64 = torch.float64
+    >>> x = torch.tensor([-5.0, -2.0], dtype=f64, requires_grad=True)
+    >>> opt = Adagrad([x], lr=0.4, eps=1e-6, eps_in_sqrt=True)
     >>> for _ in range(20):
     ...     opt.zero_grad()
     ...     (0.1 * x[0] ** 2 + 2 * x[1] ** 2).backward()
     ...     opt.step()
-    >>> print(f"x1 {x[0].item():f}, x2 {x[1].item():f}")
+    >>> x1, x2 = x.tolist()
+    >>> print(f"x1 {x1:f}, x2 {x2:f}")
     x1 -2.382563, x2 -0.158591
 
     The state dict is torch's: it loads into ``torch.optim.Adagrad`` and back.
 
     >>> sorted(opt.state_dict()["state"][0])
     ['step', 'sum']
-    >>> twin = torch.optim.Adagrad([x.detach().clone().requires_grad_()], lr=0.4)
+    >>> y = x.detach().clone().requires_grad_()
+    >>> twin = torch.optim.Adagrad([y], lr=0.4)
     >>> twin.load_state_dict(opt.state_dict())
     >>> twin.state_dict()["state"][0]["step"]
     tensor(20.)
