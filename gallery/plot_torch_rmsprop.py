@@ -113,7 +113,7 @@ median = {k: np.median(ts[1:]) * 1e6 for k, ts in step_times.items()}
 for name, us in median.items():
     print(f"{name}: median step {us:.1f} us")
 torch_us, ours_us = median.values()
-print(f"rmsprop_nb.torch.RMSprop's step is {torch_us / ours_us:.1f}x faster")
+print(f"rmsprop_nb.torch's step is {torch_us / ours_us:.1f}x faster")
 
 fig, (left, right) = plt.subplots(
     1, 2, figsize=(9, 3.6), layout="constrained",
