@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 import threading
 from collections import namedtuple
 
@@ -65,6 +66,8 @@ def _scalar_dtype():
 def _dense(t):
     """True when ``t`` covers one block of memory without gaps or overlaps (C order, or a
     permutation of it such as channels_last): the kernels then walk it as a flat array."""
+    if t.numel() == 0:
+        return True
     expected = 1
     for stride, n in sorted((s, n) for n, s in zip(t.shape, t.stride()) if n != 1):
         if stride != expected:
@@ -378,15 +381,20 @@ def _sparse_error(name, where, g):
 
 
 class _Plan:
-    def __init__(self, key, buckets, entries):
+    def __init__(self, key, group_params, buckets, entries):
         self.key = key
+        self.group_params = list(group_params)
         self.buckets = buckets
         # (param, its data_ptr, its state dict, that dict's tensors the tables use) at build
         # time: when any of these is no longer so, the tables are rebuilt.
         self.entries = entries
         self.params = [e[0] for e in entries]
 
-    def fresh(self, state):
+    def fresh(self, params, state):
+        """True while the group holds the same tensors, with the same storage and state."""
+        if len(params) != len(self.group_params) or not all(
+                map(operator.is_, params, self.group_params)):
+            return False
         for p, ptr, st, refs in self.entries:
             if p.data_ptr() != ptr or state.get(p) is not st:
                 return False
@@ -449,7 +457,8 @@ class _Optimizer(torch.optim.Optimizer):
                     continue  # fine, and told without making the message (a scheduler's lr)
                 _validation.check_range(self._label(key, group_index), value, rule)
         for key in self._bools:
-            if key in group and (keys is None or key in keys) and group[key] not in (True, False):
+            if key in group and (keys is None or key in keys) and not isinstance(
+                    group[key], (bool, np.bool_)):
                 _validation.check_flag(self._label(key, group_index), group[key])
         if "nonfinite" in group and (keys is None or "nonfinite" in keys):
             value = group["nonfinite"]
@@ -664,7 +673,7 @@ class _Optimizer(torch.optim.Optimizer):
             grads = [p.grad for p in params]
             plan = self._plans.get(i)
             key = (tuple(g is None for g in grads), self._state_flags(h))
-            if plan is None or plan.key != key or not plan.fresh(state):
+            if plan is None or plan.key != key or not plan.fresh(params, state):
                 plan = self._plans[i] = self._build_plan(i, params, grads, h, key)
             for b in plan.buckets:
                 b.check_grads(grads)
@@ -742,7 +751,7 @@ class _Optimizer(torch.optim.Optimizer):
                        c._replace(step=self._new_step(c.p, c.step, first)) for c in columns]
             buckets.append(_BUCKETS[device.type](self, i, columns, real))
         entries = [(p, ptr, st, tuple((k, st[k]) for k, _ in refs)) for p, ptr, st, refs in entries]
-        return _Plan(key, buckets, entries)
+        return _Plan(key, params, buckets, entries)
 
     def _new_step(self, p, old, dtype):
         st = self.state[p]

@@ -585,6 +585,28 @@ def test_new_storage_for_a_parameter_or_its_state_is_followed():
     assert float(twins.ours.state[twins.ours_p[0]]["step"]) == 2
 
 
+def test_a_group_given_other_parameters_updates_those():
+    a, b = torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    opt = rt.RMSprop([a], lr=0.1)
+    a.grad = b.grad = torch.ones(3)
+    opt.step()
+    opt.param_groups[0]["params"] = [b]  # the same shape of group, another tensor
+    opt.step()
+    assert float(opt.state[a]["step"]) == 1 and float(opt.state[b]["step"]) == 1
+    assert torch.equal(a.detach(), b.detach())
+
+
+def test_empty_and_scalar_parameters():
+    params = [torch.ones(0, 5, requires_grad=True), torch.tensor(2.0, requires_grad=True)]
+    twins = [p.detach().clone().requires_grad_() for p in params]
+    ours, theirs = rt.Adagrad(params, lr=0.1), torch.optim.Adagrad(twins, lr=0.1)
+    for p, q in zip(params, twins):
+        p.grad, q.grad = torch.ones_like(p), torch.ones_like(q)
+    ours.step()
+    theirs.step()
+    assert torch.equal(params[1].detach(), twins[1].detach())
+
+
 def test_momentum_switched_on_later_starts_from_zero():
     p = torch.ones(3, requires_grad=True)
     opt = rt.RMSprop([p], lr=0.1)
