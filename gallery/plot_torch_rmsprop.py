@@ -17,7 +17,7 @@ with :math:`\alpha = 0.99`, :math:`\epsilon = 10^{-8}` (torch's defaults) and :m
 from ``CosineAnnealingLR``, falling from 0.01 to 0.0005. The two loss curves are the same
 curve; the optimizer steps are not the same length.
 
-Needs matplotlib and PyTorch (torch): ``python -m pip install ".[plot,torch]"``.
+Needs matplotlib and torch (PyTorch): ``python -m pip install ".[gallery]"``.
 """
 
 # %%
