@@ -109,11 +109,11 @@ print(f"largest loss: {max(a.max(), b.max()):.2f}")
 # ----------
 # Each step of both optimizers was timed; the first one is left out (it may load the compiled
 # kernels from the disk cache, or compile them on a first run).
-median = {k: np.median(ts[1:]) * 1e6 for k, ts in step_times.items()}
+median = {k: np.median(t[1:]) * 1e6 for k, t in step_times.items()}
 for name, us in median.items():
     print(f"{name}: median step {us:.1f} us")
 torch_us, ours_us = median.values()
-print(f"rmsprop_nb.torch's step is {torch_us / ours_us:.1f}x faster")
+print(f"rmsprop_nb.torch: {torch_us / ours_us:.1f}x faster steps")
 
 fig, (left, right) = plt.subplots(
     1, 2, figsize=(9, 3.6), layout="constrained",
@@ -133,6 +133,7 @@ bars = right.barh([k.removesuffix(".RMSprop") for k in names],
                   [median[k] for k in names],
                   color=[styles[k]["color"] for k in names])
 right.bar_label(bars, fmt="%.0f us", padding=3)
-right.set(xlabel="median optimizer step, us", title="RMSprop step time",
+right.set(xlabel="median optimizer step, us",
+          title="RMSprop step time",
           xlim=(0, 1.3 * max(median.values())))
 plt.show()
