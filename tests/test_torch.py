@@ -607,6 +607,29 @@ def test_empty_and_scalar_parameters():
     assert torch.equal(params[1].detach(), twins[1].detach())
 
 
+@pytest.mark.parametrize("cls, theirs_cls", [(rt.RMSprop, torch.optim.RMSprop),
+                                             (rt.Adagrad, torch.optim.Adagrad)])
+def test_one_group_of_mixed_dtypes_matches_torch(cls, theirs_cls):
+    """float32, float64 and complex64 in one group: one table (one kernel call) per real
+    dtype; torch's flags at their default-equivalent values are accepted."""
+    gen = torch.Generator().manual_seed(2)
+    base = [torch.randn(7, generator=gen), torch.randn(3, 2, generator=gen, dtype=torch.float64),
+            torch.randn(4, generator=gen, dtype=torch.complex64)]
+    ours_p = [p.clone().requires_grad_() for p in base]
+    theirs_p = [p.clone().requires_grad_() for p in base]
+    ours = cls(ours_p, lr=0.05, weight_decay=0.1, foreach=False)
+    theirs = theirs_cls(theirs_p, lr=0.05, weight_decay=0.1, foreach=False)
+    for _ in range(10):
+        for a, b in zip(ours_p, theirs_p):
+            b.grad = torch.sin(2 * b.detach()) + b.detach()
+            a.grad = b.grad.clone()
+        ours.step()
+        theirs.step()
+    assert len(ours._plans[0].buckets) == 2
+    for a, b in zip(ours_p, theirs_p):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_momentum_switched_on_later_starts_from_zero():
     p = torch.ones(3, requires_grad=True)
     opt = rt.RMSprop([p], lr=0.1)
