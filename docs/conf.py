@@ -71,10 +71,13 @@ numpydoc_validation_checks: set[str] = set()
 
 # -- Gallery -----------------------------------------------------------------------------------
 
+# Scripts named plot_torch_* need PyTorch: without it they are shown, not run.
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "gallery"),
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/plot_",
+    "filename_pattern": r"/plot_" if HAS_TORCH else r"/plot_(?!torch_)",
     "within_subsection_order": "_gallery_order.ReadingOrder",
     # The computation-times page pulls jQuery/DataTables from CDNs: keep the site offline.
     "write_computation_times": False,
@@ -173,7 +176,43 @@ def _fill_cuda_api(app, docname, source):
         source[0] = source[0].replace(CUDA_MARKER, _cuda_api_block())
 
 
+# -- The PyTorch API page: documented only when rmsprop_nb.torch imports (needs torch) ---------
+
+TORCH_MARKER = ".. rmsprop-nb-torch-api::"
+TORCH_API = """\
+.. automodule:: rmsprop_nb.torch
+   :no-members:
+
+.. currentmodule:: rmsprop_nb.torch
+
+.. autoclass:: RMSprop
+   :members: step, add_param_group, load_state_dict
+
+.. autoclass:: Adagrad
+   :members: step, add_param_group, load_state_dict
+"""
+
+
+def _torch_api_block() -> str:
+    try:
+        importlib.import_module("rmsprop_nb.torch")
+    except ImportError as exc:
+        return (
+            ".. note::\n\n"
+            "   ``rmsprop_nb.torch`` could not be imported when this page was built\n"
+            f"   (``{type(exc).__name__}: {exc}``), so its reference is not shown here.\n"
+            "   Install PyTorch and rebuild the documentation to include it.\n"
+        )
+    return TORCH_API
+
+
+def _fill_torch_api(app, docname, source):
+    if docname == "api/torch" and TORCH_MARKER in source[0]:
+        source[0] = source[0].replace(TORCH_MARKER, _torch_api_block())
+
+
 def setup(app):
     app.connect("builder-inited", _copy_mathjax)
     app.connect("source-read", _fill_cuda_api)
+    app.connect("source-read", _fill_torch_api)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
