@@ -22,6 +22,9 @@ here so that this page repeats; the book's are not.
 NASA RP-1218, 1989, via the UCI Machine Learning Repository, licensed CC BY 4.0; it ships
 with the package.
 
+The concise runs are repeated with :class:`rmsprop_nb.torch.Adagrad`, the same class on this
+package's kernels (one import changed).
+
 Needs matplotlib and torch (PyTorch): ``python -m pip install ".[gallery]"`` (without it, the
 concise runs are drawn as a placeholder).
 """
@@ -68,7 +71,11 @@ except ImportError:
 
 concise = {}  # label: optimizer class
 if torch is not None:
+    import rmsprop_nb.torch
+
     concise["torch.optim.Adagrad"] = torch.optim.Adagrad
+    # The same class on this package's kernels: change one import.
+    concise["rmsprop_nb.torch.Adagrad"] = rmsprop_nb.torch.Adagrad
 hyper = {"lr": 0.1}
 for label, optimizer_class in concise.items():
     train_pytorch_ch7(optimizer_class, hyper, features, labels, seed=0)
