@@ -867,22 +867,17 @@ class RMSProp(_Optimizer):
 
     .. list-table::
        :header-rows: 1
-       :widths: auto
+       :widths: 55 45
 
-       * - library
-         - its call
+       * - library: its call
          - this class
-       * - d2l (book)
-         - ``rmsprop(eta, gamma=0.9)``, eps 1e-6
+       * - d2l (book): ``rmsprop(eta, gamma=0.9)``, eps 1e-6
          - ``RMSProp(p, lr=eta, gamma=0.9)``
-       * - PyTorch
-         - ``RMSprop(p, lr, alpha=0.99, eps=1e-8)``
+       * - PyTorch: ``RMSprop(p, lr, alpha=0.99, eps=1e-8)``
          - ``RMSProp(p, lr, gamma=0.99, eps=1e-8, eps_in_sqrt=False)``
-       * - optax
-         - ``rmsprop(lr, decay=0.9, eps=1e-8)``
+       * - optax: ``rmsprop(lr, decay=0.9, eps=1e-8)``
          - ``RMSProp(p, lr, 0.9, 1e-8)``
-       * - Keras
-         - ``RMSprop(lr, rho=0.9, epsilon=1e-7)``
+       * - Keras: ``RMSprop(lr, rho=0.9, epsilon=1e-7)``
          - ``RMSProp(p, lr, 0.9, 1e-7)``
 
     PyTorch's ``momentum``, ``centered``, ``weight_decay`` and ``maximize`` have the same
@@ -1045,22 +1040,17 @@ class AdaGrad(_Optimizer):
     -----
     .. list-table::
        :header-rows: 1
-       :widths: auto
+       :widths: 55 45
 
-       * - library
-         - its call
+       * - library: its call
          - this class
-       * - d2l (book)
-         - ``adagrad(eta)``, eps 1e-6
+       * - d2l (book): ``adagrad(eta)``, eps 1e-6
          - ``AdaGrad(p, lr=eta)``
-       * - PyTorch
-         - ``Adagrad(p, lr=0.01, eps=1e-10)``
+       * - PyTorch: ``Adagrad(p, lr=0.01, eps=1e-10)``
          - ``AdaGrad(p, 0.01, 1e-10, eps_in_sqrt=False)``
-       * - optax
-         - ``adagrad(lr, initial_accumulator_value=0.1, eps=1e-7)``
+       * - optax: ``adagrad(lr, initial_accumulator_value=0.1, eps=1e-7)``
          - ``AdaGrad(p, lr, 1e-7, initial_accumulator_value=0.1)``
-       * - Keras
-         - ``Adagrad(lr, initial_accumulator_value=0.1, epsilon=1e-7)``
+       * - Keras: ``Adagrad(lr, initial_accumulator_value=0.1, epsilon=1e-7)``
          - ``AdaGrad(p, lr, 1e-7, initial_accumulator_value=0.1)``
 
     The per-element update is :func:`rmsprop_nb.kernels.adagrad_step`.
