@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -211,8 +212,34 @@ def _fill_torch_api(app, docname, source):
         source[0] = source[0].replace(TORCH_MARKER, _torch_api_block())
 
 
+# -- Dotted names wrap after a dot -------------------------------------------------------------
+
+# The title of an API page is a dotted name with no space in it ("rmsprop_nb.kernels.
+# PARALLEL_MIN_BYTES"), often wider than the text column at a title's size and with nowhere to
+# wrap. A <wbr> after each dot lets it wrap there, in the page's title and in the previous/next
+# links under the page (the navigation and the <title> keep the plain name).
+_DOTTED = re.compile(r"[A-Za-z_][\w.]*\.[\w.]+")
+
+
+def _wrap_after_dots(name: str) -> str:
+    return name.replace(".", ".<wbr>")
+
+
+def _dotted_titles_wrap(app, pagename, templatename, context, doctree):
+    if "body" in context:
+        context["body"] = re.sub(
+            r'<h1>([^<]+)(?=<a class="headerlink")',
+            lambda m: "<h1>" + (_wrap_after_dots(m[1]) if _DOTTED.fullmatch(m[1]) else m[1]),
+            context["body"], count=1,
+        )
+    for link in ("prev", "next"):
+        if context.get(link) and _DOTTED.fullmatch(context[link].get("title", "")):
+            context[link] = dict(context[link], title=_wrap_after_dots(context[link]["title"]))
+
+
 def setup(app):
     app.connect("builder-inited", _copy_mathjax)
+    app.connect("html-page-context", _dotted_titles_wrap)
     app.connect("source-read", _fill_cuda_api)
     app.connect("source-read", _fill_torch_api)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

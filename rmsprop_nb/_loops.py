@@ -28,11 +28,8 @@ from ._math import (
     AdaGradHyper, _adagrad_hyper, _adagrad_update, _rmsprop_hyper, _rmsprop_update,
 )
 
-#: Arrays of at least this many bytes are updated by the parallel (``prange``) loop, smaller
-#: ones by the serial loop: below it, waking the thread pool costs more than it saves.
-#: Measured with ``benchmarks/run.py`` (its ``threshold`` suite) on a 2-core AMD EPYC: idle,
-#: the parallel loop won from 48 KiB (float32) and 32 KiB (float64) up, by 1.2-1.5x at
-#: 64-96 KiB; with other processes running, the crossover moved to 96-128 KiB.
+# Arrays of at least this many bytes take the parallel loops (public, and measured: see
+# rmsprop_nb.kernels.PARALLEL_MIN_BYTES).
 PARALLEL_MIN_BYTES = 1 << 17
 
 # Elements per task of the parallel loops: large enough to amortise the task, small enough to

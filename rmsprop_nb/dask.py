@@ -246,8 +246,10 @@ def rmsprop_update(
     >>> packed = da.stack([x, da.zeros_like(x)]).rechunk({0: -1})
     >>> with dask.config.set(scheduler="synchronous"):
     ...     for _ in range(20):
-    ...         g = packed[0] * np.array([0.2, 4.0])      # gradient of 0.1 x1^2 + 2 x2^2
-    ...         packed = rmsprop_update(packed, g, lr=0.4, gamma=0.9).persist()
+    ...         # the gradient of 0.1 x1^2 + 2 x2^2
+    ...         g = packed[0] * np.array([0.2, 4.0])
+    ...         packed = rmsprop_update(
+    ...             packed, g, lr=0.4, gamma=0.9).persist()
     ...     x1, x2 = packed[0].compute()
     >>> print(f"x1 {x1:f}, x2 {x2:f}")
     x1 -0.010599, x2 0.000000
@@ -319,7 +321,8 @@ def adagrad_update(
     >>> with dask.config.set(scheduler="synchronous"):
     ...     for t in range(1, 21):
     ...         g = packed[0] * np.array([0.2, 4.0])
-    ...         packed = adagrad_update(packed, g, step=t, lr=0.4).persist()
+    ...         packed = adagrad_update(
+    ...             packed, g, step=t, lr=0.4).persist()
     ...     x1, x2 = packed[0].compute()
     >>> print(f"x1 {x1:f}, x2 {x2:f}")
     x1 -2.382563, x2 -0.158591
@@ -419,7 +422,8 @@ def row_block_sum(fn, X, y, w):
     >>> from rmsprop_nb.dask import row_block_sum
     >>> def grad(Xb, yb, w):
     ...     return Xb.T @ (Xb @ w - yb)
-    >>> X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(2, 2))   # 3 row blocks
+    >>> X = da.from_array(np.arange(12.0).reshape(6, 2),
+    ...                   chunks=(2, 2))  # 3 row blocks
     >>> y = da.ones(6, chunks=2)
     >>> w = np.array([0.5, -0.25])
     >>> with dask.config.set(scheduler="synchronous"):
@@ -1019,18 +1023,20 @@ class RMSProp(_DaskOptimizer):
     Examples
     --------
     The book's example on a two-worker cluster (in this process; a real cluster is the same
-    code with another ``Client``):
+    code with another ``Client``), the parameter cut into two chunks:
 
     >>> import numpy as np, dask.array as da
     >>> from distributed import Client, LocalCluster
     >>> from rmsprop_nb.dask import RMSProp
-    >>> cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+    >>> cluster = LocalCluster(n_workers=2, threads_per_worker=1,
+    ...                        processes=False,
     ...                        dashboard_address="127.0.0.1:0")
     >>> client = Client(cluster)
-    >>> x = da.from_array(np.array([-5.0, -2.0]), chunks=1)     # two chunks
+    >>> x = da.from_array(np.array([-5.0, -2.0]), chunks=1)
     >>> opt = RMSProp([x], lr=0.4, gamma=0.9)
     >>> for _ in range(20):
-    ...     opt.step([opt.params[0] * np.array([0.2, 4.0])])   # gradient of 0.1 x1^2 + 2 x2^2
+    ...     # the gradient of 0.1 x1^2 + 2 x2^2
+    ...     opt.step([opt.params[0] * np.array([0.2, 4.0])])
     >>> x1, x2 = opt.params[0].compute()
     >>> print(f"x1 {x1:f}, x2 {x2:f}")
     x1 -0.010599, x2 0.000000
@@ -1038,7 +1044,8 @@ class RMSProp(_DaskOptimizer):
     The state moves to the single-process optimizer (and back) bit for bit:
 
     >>> import rmsprop_nb
-    >>> local = rmsprop_nb.RMSProp([opt.params[0].compute()], lr=0.4)
+    >>> local = rmsprop_nb.RMSProp([opt.params[0].compute()],
+    ...                            lr=0.4)
     >>> local.load_state_dict(opt.state_dict())
     >>> local.step_count, local.gamma
     (20, 0.9)
@@ -1157,7 +1164,8 @@ class AdaGrad(_DaskOptimizer):
     >>> from rmsprop_nb.dask import AdaGrad
     >>> folder = tempfile.mkdtemp()
     >>> x = da.from_array(np.array([-5.0, -2.0]), chunks=1)
-    >>> opt = AdaGrad([x], lr=0.4, checkpoint_every=10, checkpoint_dir=folder)
+    >>> opt = AdaGrad([x], lr=0.4, checkpoint_every=10,
+    ...               checkpoint_dir=folder)
     >>> with dask.config.set(scheduler="synchronous"):
     ...     for _ in range(20):
     ...         opt.step([opt.params[0] * np.array([0.2, 4.0])])
@@ -1171,7 +1179,8 @@ class AdaGrad(_DaskOptimizer):
 
     >>> again = AdaGrad([da.zeros(2, chunks=1)])
     >>> with dask.config.set(scheduler="synchronous"):
-    ...     print(again.load(folder)[-14:], again.step_count, again.lr)
+    ...     path = again.load(folder)
+    >>> print(path[-14:], again.step_count, again.lr)
     step-000000020 20 0.4
     >>> import shutil; shutil.rmtree(folder)
     """
