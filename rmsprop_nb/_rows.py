@@ -34,8 +34,7 @@ from ._jit import jit
 from ._loops import _BLOCK, _is_none, _update_serial
 from ._math import _gamma_power, _rmsprop_catch_up
 
-_RADIX_BITS = 8
-_RADIX = 1 << _RADIX_BITS
+_RADIX_BITS = 11  # at most, per pass of the radix sort
 
 _gamma_power_cpu = jit(_gamma_power, inline=True)
 _rmsprop_catch_up_cpu = jit(_rmsprop_catch_up, inline=True)
@@ -88,10 +87,9 @@ def _as_rows_impl(a):
 def _row_order(rows, n):
     """Positions ``0..k-1`` ordered by ``rows[position]``, equal rows in input order.
 
-    A least-significant-digit radix sort, 8 bits a pass, over the bits that a row index below
-    ``n`` can have: each pass is stable, so the result is. Its own serial function (not
-    inlined into the parallel loop, whose compiler would make a parallel region of each small
-    array operation here).
+    A least-significant-digit radix sort over the bits a row index below ``n`` can have, in
+    as few passes of at most 11 bits as that takes (2 passes up to 4 million rows, 3 up to 8
+    billion): each pass is stable, so the result is. No pass when the rows already increase.
     """
     k = rows.size
     order = np.empty(k, np.int64)
@@ -102,24 +100,29 @@ def _row_order(rows, n):
         if rows[j] <= rows[j - 1]:
             increasing = False
             break
-    if increasing:
+    bits = 0
+    while ((n - 1) >> bits) > 0:
+        bits += 1
+    if increasing or bits == 0:
         return order
+    passes = (bits + _RADIX_BITS - 1) // _RADIX_BITS
+    width = (bits + passes - 1) // passes
+    mask = (np.int64(1) << width) - 1
     other = np.empty(k, np.int64)
-    counts = np.empty(_RADIX + 1, np.int64)
-    shift = 0
-    while ((n - 1) >> shift) > 0:
-        for b in range(_RADIX + 1):
+    counts = np.empty((1 << width) + 1, np.int64)
+    for p in range(passes):
+        shift = p * width
+        for b in range(counts.size):
             counts[b] = 0
         for j in range(k):
-            counts[((np.int64(rows[order[j]]) >> shift) & (_RADIX - 1)) + 1] += 1
-        for b in range(_RADIX):
+            counts[((np.int64(rows[order[j]]) >> shift) & mask) + 1] += 1
+        for b in range(counts.size - 1):
             counts[b + 1] += counts[b]
         for j in range(k):
-            d = (np.int64(rows[order[j]]) >> shift) & (_RADIX - 1)
+            d = (np.int64(rows[order[j]]) >> shift) & mask
             other[counts[d]] = order[j]
             counts[d] += 1
         order, other = other, order
-        shift += _RADIX_BITS
     return order
 
 

@@ -337,6 +337,21 @@ def test_rows_present_at_every_step_match_the_dense_kernel_bit_for_bit():
     np.testing.assert_array_equal(s[:2], sd[:2])
 
 
+@pytest.mark.parametrize("n", [1, 2, 300, 5000, 2**22, 2**22 + 1, 2**40, 2**62])
+@pytest.mark.parametrize("dtype", [np.int64, np.uint32, np.int16])
+def test_row_order_is_a_stable_sort(n, dtype):
+    """The order in which the loops visit the entries: by row, equal rows in input order, for
+    tables of any size (1 to 3+ radix passes)."""
+    from rmsprop_nb._rows import _row_order
+
+    rng = np.random.default_rng(n)
+    high = min(n, np.iinfo(dtype).max + 1)
+    for rows in [rng.integers(0, high, 1000), rng.integers(0, min(high, 7), 50),
+                 np.sort(rng.integers(0, high, 40)), np.zeros(0, np.int64)]:
+        rows = rows.astype(dtype)
+        np.testing.assert_array_equal(_row_order(rows, n), np.argsort(rows, kind="stable"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Serial and parallel loops: the same bits
 # ---------------------------------------------------------------------------------------------
