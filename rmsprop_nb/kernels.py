@@ -483,6 +483,38 @@ def _adagrad_step_jit(
 _DUPLICATES = ("sum", "sequential")
 _DUPLICATES_TEXT = "'sum' or 'sequential'"
 
+# The row kernels' messages, shared with rmsprop_nb.cuda (compiled code reads them as constants).
+_ADAGRAD_ROWS_SHARING = "adagrad_step_rows: x, g, s and rows must not share memory"
+_RMSPROP_ROWS_SHARING = "rmsprop_step_rows: x, g, s and rows must not share memory"
+_MOVES_ABSENT_ROWS = (
+    "changes rows that have no gradient (their gradient is weight_decay * x, not 0), which a "
+    "step over the rows present cannot do; pass lazy=True to apply the weight decay to the "
+    "rows present only"
+)
+_ADAGRAD_ROWS_WEIGHT_DECAY = "adagrad_step_rows: weight_decay > 0 " + _MOVES_ABSENT_ROWS
+_RMSPROP_ROWS_WEIGHT_DECAY = "rmsprop_step_rows: weight_decay > 0 " + _MOVES_ABSENT_ROWS
+_RMSPROP_ROWS_MOMENTUM = (
+    "rmsprop_step_rows: momentum moves rows that have no gradient (their buffer keeps stepping "
+    "them), which a step over the rows present cannot do; pass lazy=True to apply momentum to "
+    "the rows present only"
+)
+_RMSPROP_ROWS_NEEDS_STEPS = (
+    "rmsprop_step_rows: the exact mode (lazy=False) needs last_step (an int64 array, one entry "
+    "per row of x, starting at zeros) and step (this step's number, the first is 1); or pass "
+    "lazy=True"
+)
+_RMSPROP_ROWS_LAZY_STEPS = (
+    "rmsprop_step_rows: last_step and step belong to the exact mode; with lazy=True leave them "
+    "out"
+)
+_RMSPROP_ROWS_STATE_SHARING = (
+    "rmsprop_step_rows: momentum_buffer or grad_avg shares memory with another array"
+)
+_RMSPROP_ROWS_STEPS_SHARING = (
+    "rmsprop_step_rows: last_step or rows shares memory with another array"
+)
+_CATCH_UP_SHARING = "rmsprop_catch_up: s, grad_avg and last_step must not share memory"
+
 _ADAGRAD_ROWS_ARGS = KernelArgs(
     "adagrad_step_rows",
     dict(x="inout", rows="index", g="in rows", s="inout"),
@@ -558,11 +590,7 @@ def _exact_checks_impl(where, rows, n, last_step, step):
     if _is_none(last_step) or _is_none(step):
 
         def missing(where, rows, n, last_step, step):
-            raise ValueError(
-                "rmsprop_step_rows: the exact mode (lazy=False) needs last_step (an int64 "
-                "array, one entry per row of x, starting at zeros) and step (this step's "
-                "number, the first is 1); or pass lazy=True"
-            )
+            raise ValueError(_RMSPROP_ROWS_NEEDS_STEPS)
 
         return missing
 
@@ -586,13 +614,9 @@ def _adagrad_rows_checks(x, rows, g, s, lr, eps, eps_in_sqrt, weight_decay, maxi
     where = "adagrad_step_rows"
     h = _adagrad_hyper(where, x, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
     if _rows_checks(where, x, rows, g, s):
-        raise ValueError("adagrad_step_rows: x, g, s and rows must not share memory")
+        raise ValueError(_ADAGRAD_ROWS_SHARING)
     if weight_decay != 0 and not lazy:
-        raise ValueError(
-            "adagrad_step_rows: weight_decay > 0 changes rows that have no gradient (their "
-            "gradient is weight_decay * x, not 0), which a step over the rows present cannot "
-            "do; pass lazy=True to apply the weight decay to the rows present only"
-        )
+        raise ValueError(_ADAGRAD_ROWS_WEIGHT_DECAY)
     return h
 
 
@@ -605,7 +629,7 @@ def _rmsprop_rows_checks(
     where = "rmsprop_step_rows"
     h = _rmsprop_hyper(where, x, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum)
     if _rows_checks(where, x, rows, g, s):
-        raise ValueError("rmsprop_step_rows: x, g, s and rows must not share memory")
+        raise ValueError(_RMSPROP_ROWS_SHARING)
     _same_shape(where, "momentum_buffer", momentum_buffer, x)
     _same_shape(where, "grad_avg", grad_avg, x)
     if centered and grad_avg is None:
@@ -616,34 +640,21 @@ def _rmsprop_rows_checks(
         if momentum != 0 and momentum_buffer is None:
             raise ValueError("rmsprop_step_rows: momentum > 0 needs a momentum_buffer array")
         if last_step is not None or step is not None:
-            raise ValueError(
-                "rmsprop_step_rows: last_step and step belong to the exact mode; with "
-                "lazy=True leave them out"
-            )
+            raise ValueError(_RMSPROP_ROWS_LAZY_STEPS)
     else:
         if momentum != 0 or momentum_buffer is not None:
-            raise ValueError(
-                "rmsprop_step_rows: momentum moves rows that have no gradient (their buffer "
-                "keeps stepping them), which the exact mode (lazy=False) cannot do at the cost "
-                "of the rows present; pass lazy=True to apply momentum to the rows present only"
-            )
+            raise ValueError(_RMSPROP_ROWS_MOMENTUM)
         if weight_decay != 0:
-            raise ValueError(
-                "rmsprop_step_rows: weight_decay > 0 changes rows that have no gradient (their "
-                "gradient is weight_decay * x, not 0), which the exact mode (lazy=False) cannot "
-                "do at the cost of the rows present; pass lazy=True to apply the weight decay "
-                "to the rows present only"
-            )
+            raise ValueError(_RMSPROP_ROWS_WEIGHT_DECAY)
         _exact_checks(where, rows, x.shape[0], last_step, step)
     if (_overlap(x, momentum_buffer) or _overlap(x, grad_avg) or _overlap(s, momentum_buffer)
             or _overlap(s, grad_avg) or _overlap(momentum_buffer, grad_avg)
             or _overlap(g, momentum_buffer) or _overlap(g, grad_avg)):
-        raise ValueError("rmsprop_step_rows: momentum_buffer or grad_avg shares memory with "
-                         "another array")
+        raise ValueError(_RMSPROP_ROWS_STATE_SHARING)
     if (_overlap(last_step, rows) or _overlap(last_step, x) or _overlap(last_step, g)
             or _overlap(last_step, s) or _overlap(rows, momentum_buffer)
             or _overlap(rows, grad_avg)):
-        raise ValueError("rmsprop_step_rows: last_step or rows shares memory with another array")
+        raise ValueError(_RMSPROP_ROWS_STEPS_SHARING)
     return h
 
 
@@ -1024,7 +1035,7 @@ def _catch_up_checks(s, last_step, step, gamma, grad_avg):
         if last_step[r] > step:
             raise StaleStep(where, r, last_step[r], step, False)
     if _overlap(s, grad_avg) or _overlap(last_step, s) or _overlap(last_step, grad_avg):
-        raise ValueError("rmsprop_catch_up: s, grad_avg and last_step must not share memory")
+        raise ValueError(_CATCH_UP_SHARING)
     return h
 
 
