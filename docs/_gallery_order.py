@@ -10,6 +10,7 @@ READING_ORDER = [
     "plot_gamma_sweep.py",
     "plot_diabetes_regression.py",
     "plot_njit_training_loop.py",
+    "plot_glove_identifiers.py",
 ]
 
 
