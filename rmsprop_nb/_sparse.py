@@ -69,6 +69,7 @@ class SparseGrad:
     """
 
     __slots__ = ("rows", "values")
+    __module__ = "rmsprop_nb"  # its public name (documentation, repr of the class, pickle)
 
     def __init__(self, rows, values):
         _validation._check_index_array("SparseGrad: rows", _validation.describe(rows))

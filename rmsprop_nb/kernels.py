@@ -836,9 +836,10 @@ def rmsprop_step_rows(
     .. math::
 
         s_r &\leftarrow \gamma^{\,t - 1 - \tau_r}\, s_r, \qquad
-        \bar g_r \leftarrow \gamma^{\,t - 1 - \tau_r}\, \bar g_r, \qquad \tau_r \leftarrow t \\
-        s_r &\leftarrow \gamma s_r + (1 - \gamma)\, G_r \odot G_r, \qquad
-        x_r \leftarrow x_r - \eta\, \frac{G_r}{\sqrt{s_r + \epsilon}}
+        \bar g_r \leftarrow \gamma^{\,t - 1 - \tau_r}\, \bar g_r, \qquad
+        \tau_r \leftarrow t \\
+        s_r &\leftarrow \gamma s_r + (1 - \gamma)\, G_r \odot G_r \\
+        x_r &\leftarrow x_r - \eta\, \frac{G_r}{\sqrt{s_r + \epsilon}}
         \quad\text{or}\quad x_r - \eta\, \frac{G_r}{\sqrt{s_r} + \epsilon}
 
     The absent rows' :math:`s` is therefore behind until :func:`rmsprop_catch_up` brings every

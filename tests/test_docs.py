@@ -332,8 +332,13 @@ window.addEventListener("load", function () {
 </script>"""
 
 # The pages fixed for a 1280 px window; on the API pages only the formulas are checked.
-WHOLE_PAGES = ["user_guide/options.html", "user_guide/algorithms.html", "benchmarks.html"]
-MATH_PAGES = ["api/generated/rmsprop_nb.RMSProp.html", "api/generated/rmsprop_nb.AdaGrad.html"]
+WHOLE_PAGES = ["user_guide/options.html", "user_guide/algorithms.html", "user_guide/sparse.html",
+               "benchmarks.html"]
+MATH_PAGES = ["api/generated/rmsprop_nb.RMSProp.html", "api/generated/rmsprop_nb.AdaGrad.html",
+              "api/generated/rmsprop_nb.SparseGrad.html"] + [
+    f"api/generated/rmsprop_nb.kernels.{name}.html"
+    for name in ("rmsprop_step_rows", "adagrad_step_rows", "rmsprop_catch_up")
+]
 
 
 def _layout(site, relpath):
