@@ -228,11 +228,19 @@ def many_group(sizes, dtype, rng, with_torch=True):
         numpy_rmsprop_loop=numpy_rmsprop_loop, kernel_rmsprop_loop=kernel_rmsprop_loop,
         rms_opt=RMSProp(xs, LR, GAMMA, EPS_RMS, eps_in_sqrt=False),
         ada_opt=AdaGrad(xs, LR, EPS_ADA, eps_in_sqrt=False),
+        # The same arrays (other copies) in 10 parameter groups, each with its own lr.
+        rms_groups=RMSProp(
+            [{"params": [x.copy() for x in xs[k::10]], "lr": LR * (1 + k / 10)}
+             for k in range(min(10, len(xs)))],
+            LR, GAMMA, EPS_RMS, eps_in_sqrt=False,
+        ),
+        gs_groups=[gs[i] for k in range(min(10, len(xs))) for i in range(k, len(xs), 10)],
     )
     c = [
         Contender("ceiling", "ceiling kernel, same bytes", "ceiling_5(cx, cg, cs)", ns),
         Contender("rms_opt", "RMSProp.step", "rms_opt.step(gs)", ns),
         Contender("ada_opt", "AdaGrad.step", "ada_opt.step(gs)", ns),
+        Contender("rms_groups", "RMSProp.step, 10 groups", "rms_groups.step(gs_groups)", ns),
         Contender("rms_kernel_loop", "rmsprop_step per array",
                   "kernel_rmsprop_loop(xs, gs, ss, lr, gamma, eps_r)", ns),
         Contender("rms_np_loop", "NumPy RMSProp (in place) per array",

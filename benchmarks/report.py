@@ -23,6 +23,7 @@ MANY_RATIOS = [
     ("rms_opt", "th_rms_foreach"), ("rms_opt", "th_rms_single"),
     ("rms_opt", "rms_kernel_loop"), ("rms_opt", "rms_np_loop"),
     ("ada_opt", "th_ada_foreach"), ("ada_opt", "th_ada_fused"),
+    ("rms_opt", "rms_groups"),
 ]
 NAMES = {
     "ceiling": "ceiling", "torch_rms_best": "faster torch RMSprop",
@@ -33,6 +34,7 @@ NAMES = {
     "rms_np_tmp": "NumPy (temporaries)", "rms_np_inplace": "NumPy (in place)",
     "ada_np_tmp": "NumPy (temporaries)", "ada_np_inplace": "NumPy (in place)",
     "rms_kernel_loop": "rmsprop_step per array", "rms_np_loop": "NumPy per array",
+    "rms_groups": "RMSProp.step, 10 groups",
 }
 
 

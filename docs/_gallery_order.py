@@ -9,6 +9,7 @@ READING_ORDER = [
     "plot_rmsprop_vs_adagrad.py",
     "plot_gamma_sweep.py",
     "plot_diabetes_regression.py",
+    "plot_groups_schedule.py",
     "plot_njit_training_loop.py",
     "plot_glove_identifiers.py",
 ]

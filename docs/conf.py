@@ -106,7 +106,7 @@ html_theme_options = {
 html_context = {"default_mode": "light"}
 # Pages with no sub-pages get no left sidebar: the theme would show an empty "Section
 # Navigation" there and take the width from the page's tables.
-html_sidebars = {"benchmarks": [], "changelog": []}
+html_sidebars = {"benchmarks": [], "changelog": [], "chapter": []}
 # CSS of our own (the benchmark tables); the figures in _static/ are copied by their pages.
 html_static_path = ["_static/css"]
 html_css_files = ["rmsprop_nb.css"]

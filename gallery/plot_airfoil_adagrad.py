@@ -21,6 +21,9 @@ here so that this page repeats; the book's are not.
 *Data:* T. F. Brooks, D. S. Pope and M. A. Marcolini, "Airfoil self-noise and prediction",
 NASA RP-1218, 1989, via the UCI Machine Learning Repository, licensed CC BY 4.0; it ships
 with the package.
+
+Needs matplotlib and torch (PyTorch): ``python -m pip install ".[gallery]"`` (without it, the
+concise runs are drawn as a placeholder).
 """
 
 # %%

@@ -17,6 +17,8 @@ fall off geometrically and sum to :math:`1 - \gamma^t \to 1`. Since
 :math:`\gamma` near 1, the last :math:`1/(1-\gamma)` steps carry about
 :math:`1 - e^{-1} \approx 63\%` of the total weight: that is the sentence's "last
 :math:`1/(1-\gamma)` steps".
+
+Needs matplotlib: ``python -m pip install ".[plot]"`` (README's first command).
 """
 
 # %%

@@ -1,18 +1,24 @@
 """Optimizer checkpoints: one ``.npz`` file, written atomically, read back with every check.
 
 The file is an ordinary NumPy ``.npz`` (a zip of ``.npy`` members, no pickles), readable with
-``np.load(path)``. Format version 1 holds:
+``np.load(path)``. Format version 2 holds:
 
 ================== =================================================================
 key                value
 ================== =================================================================
-``format_version`` int64 scalar, 1
+``format_version`` int64 scalar, 2
 ``algorithm``      str scalar, ``"RMSProp"`` or ``"AdaGrad"``
 ``step``           int64 scalar, the optimizer's ``step_count``
 ``skipped_steps``  int64 scalar, steps skipped by ``nonfinite="skip"``
-``hyperparams``    str scalar, a JSON object (floats round-trip exactly)
-``state.NAME.I``   the state buffer ``NAME`` (e.g. ``square_avg``) of parameter ``I``
+``hyperparams``    str scalar, a JSON object: the defaults (floats round-trip exactly)
+``param_groups``   str scalar, a JSON list: each group's parameter indices, step count and
+                   hyperparameters (a learning-rate schedule as ``null``)
+``state.NAME.I``   the state buffer ``NAME`` (e.g. ``square_avg``) of parameter ``I``; absent
+                   for the parameters of groups that do not keep ``NAME``
 ================== =================================================================
+
+Version 1 (before parameter groups) is the same without ``param_groups``; it is still read,
+as one group.
 
 Writing goes to a temporary file in the destination's folder, which is flushed and fsync'ed,
 then renamed over the destination (``os.replace``, atomic on POSIX and Windows), and the folder
@@ -32,8 +38,9 @@ import tempfile
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _SCALARS = ("format_version", "algorithm", "step", "skipped_steps", "hyperparams")
+_GROUPS = "param_groups"  # JSON, from version 2 on
 
 _UMASK = os.umask(0)  # read once, at import (os.umask can only be read by setting it)
 os.umask(_UMASK)
@@ -47,10 +54,12 @@ def write(path, state_dict):
         "step": np.int64(state_dict["step"]),
         "skipped_steps": np.int64(state_dict.get("skipped_steps", 0)),
         "hyperparams": np.str_(json.dumps(state_dict["hyperparams"])),
+        _GROUPS: np.str_(json.dumps(state_dict["param_groups"])),
     }
     for name, arrays in state_dict["state"].items():
         for i, a in enumerate(arrays):
-            members[f"state.{name}.{i}"] = a
+            if a is not None:
+                members[f"state.{name}.{i}"] = a
     path = os.fspath(path)
     if os.path.isdir(path):  # else the temporary file would land in the folder above
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
@@ -117,29 +126,40 @@ def read(path, who):
         version = int(members["format_version"])
         scalars = {k: members[k].item() for k in _SCALARS}
         hyper = json.loads(scalars["hyperparams"])
+        groups = json.loads(members[_GROUPS].item()) if _GROUPS in members else None
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{who}: {path!r} has a malformed header ({exc})") from exc
-    if version != FORMAT_VERSION:
+    if version not in (1, FORMAT_VERSION):
         raise ValueError(
             f"{who}: {path!r} has checkpoint format version {version}; this rmsprop_nb reads "
-            f"version {FORMAT_VERSION}"
+            f"versions 1 to {FORMAT_VERSION}"
         )
+    if (groups is None) != (version == 1):
+        raise ValueError(f"{who}: {path!r} is a version {version} checkpoint "
+                         f"{'without' if groups is None else 'with'} parameter groups")
     state = {}
     for key, value in members.items():
-        if key in _SCALARS:
+        if key in _SCALARS or key == _GROUPS:
             continue
         parts = key.split(".")
         if len(parts) != 3 or parts[0] != "state" or not parts[2].isdigit():
             raise ValueError(f"{who}: {path!r} has an unexpected member {key!r}")
         state.setdefault(parts[1], {})[int(parts[2])] = value
+    count = sum(len(g.get("params", ())) for g in groups) if groups else None
     for name, by_index in state.items():
-        if sorted(by_index) != list(range(len(by_index))):
+        n = count if count is not None else len(by_index)
+        if version == 1 and sorted(by_index) != list(range(n)):
             raise ValueError(f"{who}: {path!r} lacks some arrays of the state buffer {name!r}")
-        state[name] = [by_index[i] for i in range(len(by_index))]
-    return {
+        if any(i >= n for i in by_index):
+            raise ValueError(f"{who}: {path!r} has more arrays of {name!r} than parameters")
+        state[name] = [by_index.get(i) for i in range(n)]
+    out = {
         "algorithm": scalars["algorithm"],
         "step": scalars["step"],
         "skipped_steps": scalars["skipped_steps"],
         "hyperparams": hyper,
         "state": state,
     }
+    if groups is not None:
+        out["param_groups"] = groups
+    return out

@@ -24,7 +24,9 @@ from numba.np.ufunc.parallel import _iget_num_threads
 
 from . import _validation
 from ._jit import jit
-from ._math import AdaGradHyper, _adagrad_hyper, _adagrad_update, _rmsprop_hyper, _rmsprop_update
+from ._math import (
+    AdaGradHyper, _adagrad_hyper, _adagrad_update, _rmsprop_hyper, _rmsprop_update,
+)
 
 #: Arrays of at least this many bytes are updated by the parallel (``prange``) loop, smaller
 #: ones by the serial loop: below it, waking the thread pool costs more than it saves.
@@ -146,8 +148,10 @@ def _update_blocks(x, g, s, buf, gavg, h):
 # N arrays in a signature is compiled anew for every N: 100 s for 200 arrays here).
 # --------------------------------------------------------------------------------------------
 
-# Rows of an optimizer group's address table (one column per array, see address_table).
-_PARAMS, _GRADS, _STATE, _BUFS, _AVGS, _SIZES = range(6)
+# Rows of an optimizer's address table (one column per array, see address_table): where the
+# parameters, gradients and state are, the sizes, and the group each array belongs to (its row
+# of the hyperparameter matrix).
+_PARAMS, _GRADS, _STATE, _BUFS, _AVGS, _SIZES, _GROUP = range(7)
 
 
 @intrinsic
@@ -176,38 +180,95 @@ def _view_impl(table, row, t, like):
     )
 
 
-@jit(inline=True)
-def _update_segment(table, bufs, avgs, segments, r, like, h):
-    """Update segments[r] = (array index, start, stop); ``bufs``/``avgs``: the rows of the
-    momentum buffers and gradient averages, or ``None``."""
-    t, lo, hi = segments[r, 0], segments[r, 1], segments[r, 2]
-    _update_serial(
-        _view(table, _PARAMS, t, like)[lo:hi], _view(table, _GRADS, t, like)[lo:hi],
-        _view(table, _STATE, t, like)[lo:hi], _slice(_view(table, bufs, t, like), lo, hi),
-        _slice(_view(table, avgs, t, like), lo, hi), h,
+# The hyperparameters of each group are a row of a float64 matrix (flags as 0/1), turned into
+# the update's namedtuple, in the arrays' dtype, once per run of segments of one group.
+
+
+@jit
+def _rmsprop_row(like, hyper, k, t):
+    """RMSProp's hyperparameters from row ``k``: lr gamma eps eps_in_sqrt weight_decay
+    maximize momentum (``t``, the step number, is not used)."""
+    return _rmsprop_hyper(
+        "RMSProp.step", like, hyper[k, 0], hyper[k, 1], hyper[k, 2], hyper[k, 3] != 0,
+        hyper[k, 4], hyper[k, 5] != 0, hyper[k, 6],
+    )
+
+
+@jit
+def _adagrad_row(like, hyper, k, t):
+    """AdaGrad's hyperparameters from row ``k``: lr eps eps_in_sqrt weight_decay maximize
+    lr_decay start (the optimizer's step count when the group was added: step ``t`` is the
+    group's step ``t - start``)."""
+    return _adagrad_hyper(
+        "AdaGrad.step", like, hyper[k, 0], hyper[k, 1], hyper[k, 2] != 0, hyper[k, 3],
+        hyper[k, 4] != 0, hyper[k, 5], t - np.int64(hyper[k, 6]),
     )
 
 
 @jit(inline=True)
-def _update_segments(table, bufs, avgs, segments, like, h):
-    """Update every segment, serially."""
-    for r in range(segments.shape[0]):
+def _update_segment(table, bufs, avgs, segments, r, like, h):
+    """Update segments[r] = (array index, start, stop); ``bufs``/``avgs``: the table rows of the
+    momentum buffers and gradient averages, or ``None``."""
+    c, a, b = segments[r, 0], segments[r, 1], segments[r, 2]
+    _update_serial(
+        _view(table, _PARAMS, c, like)[a:b], _view(table, _GRADS, c, like)[a:b],
+        _view(table, _STATE, c, like)[a:b], _slice(_view(table, bufs, c, like), a, b),
+        _slice(_view(table, avgs, c, like), a, b), h,
+    )
+
+
+# Segments lo to hi, each with its group's hyperparameters, built once per run of segments of
+# one group. One function per algorithm (their hyperparameters are different types), serial
+# and parallel (a dispatcher passed down into a prange loop would make it uncacheable).
+
+
+@jit(inline=True)
+def _rmsprop_segments(table, bufs, avgs, segments, lo, hi, like, hyper):
+    if lo >= hi:
+        return
+    k = table[_GROUP, segments[lo, 0]]
+    h = _rmsprop_row(like, hyper, k, 0)
+    for r in range(lo, hi):
+        if table[_GROUP, segments[r, 0]] != k:
+            k = table[_GROUP, segments[r, 0]]
+            h = _rmsprop_row(like, hyper, k, 0)
         _update_segment(table, bufs, avgs, segments, r, like, h)
 
 
+@jit(inline=True)
+def _adagrad_segments(table, segments, lo, hi, like, hyper, t):
+    if lo >= hi:
+        return
+    k = table[_GROUP, segments[lo, 0]]
+    h = _adagrad_row(like, hyper, k, t)
+    for r in range(lo, hi):
+        if table[_GROUP, segments[r, 0]] != k:
+            k = table[_GROUP, segments[r, 0]]
+            h = _adagrad_row(like, hyper, k, t)
+        _update_segment(table, None, None, segments, r, like, h)
+
+
+# The parallel loops: task k (segments tasks[k] to tasks[k + 1]) holds about _BLOCK elements,
+# and there is a multiple of the thread count of tasks (see task_table).
+
+
 @jit(parallel=True)
-def _update_tasks(table, bufs, avgs, segments, tasks, like, h):
-    """Update every segment; task k (segments tasks[k] to tasks[k + 1]) holds about _BLOCK
-    elements, and there is a multiple of the thread count of tasks (see :func:`task_table`)."""
+def _rmsprop_tasks(table, bufs, avgs, segments, tasks, like, hyper):
     for k in prange(tasks.size - 1):
-        for r in range(tasks[k], tasks[k + 1]):
-            _update_segment(table, bufs, avgs, segments, r, like, h)
+        _rmsprop_segments(table, bufs, avgs, segments, tasks[k], tasks[k + 1], like, hyper)
 
 
-def address_table(params, state, bufs=None, avgs=None):
-    """The int64 table of an optimizer group: the addresses of the parameters, of their
-    gradients (filled in by :func:`_set_grad` at every step), of their state arrays (zeros for
-    ``None``), and the sizes. The caller keeps the arrays alive as long as the table."""
+@jit(parallel=True)
+def _adagrad_tasks(table, segments, tasks, like, hyper, t):
+    for k in prange(tasks.size - 1):
+        _adagrad_segments(table, segments, tasks[k], tasks[k + 1], like, hyper, t)
+
+
+def address_table(params, state, bufs=None, avgs=None, groups=None):
+    """The int64 table of an optimizer's arrays of one dtype: the addresses of the parameters,
+    of their gradients (filled in by :func:`_set_grad` at every step), of their state arrays
+    (zeros for ``None``), the sizes, and each array's group (0 when ``groups`` is None). The
+    caller keeps the arrays alive as long as the table."""
 
     def row(arrays):
         if arrays is None:
@@ -215,8 +276,9 @@ def address_table(params, state, bufs=None, avgs=None):
         return [a.__array_interface__["data"][0] for a in arrays]
 
     grads = [0] * len(params)
-    rows = [row(params), grads, row(state), row(bufs), row(avgs), [p.size for p in params]]
-    return np.array(rows, np.int64).reshape(6, len(params))
+    rows = [row(params), grads, row(state), row(bufs), row(avgs), [p.size for p in params],
+            [0] * len(params) if groups is None else list(groups)]
+    return np.array(rows, np.int64).reshape(7, len(params))
 
 
 def task_table(sizes, threads=config.NUMBA_NUM_THREADS):
@@ -296,81 +358,37 @@ def _set_grad(table, t, g, p, spans):
 
 
 # --------------------------------------------------------------------------------------------
-# The optimizers' steps over one group: hyperparameters checked, then the serial or the
-# parallel walk. The optimizer picks the entry point by the group's size.
+# The optimizers' steps over the arrays of one dtype (any number of groups): the serial or the
+# parallel walk; the optimizer picks by size, and checks the hyperparameters in Python first.
 # --------------------------------------------------------------------------------------------
 
 
-# The types of a group step's hyperparameters: an optimizer's attributes may be reassigned
-# between steps (e.g. ``opt.lr = "0.1"``), and then reach a new specialization.
-RMSPROP_STEP_ARGS = _validation.KernelArgs(
-    "RMSProp.step", {"like": "in"}, ("lr", "gamma", "eps", "weight_decay", "momentum"),
-    ("eps_in_sqrt", "maximize"),
-)
-ADAGRAD_STEP_ARGS = _validation.KernelArgs(
-    "AdaGrad.step", {"like": "in"}, ("lr", "eps", "weight_decay", "lr_decay"),
-    ("eps_in_sqrt", "maximize"), ("step",),
-)
-_RMSPROP_SCALARS = RMSPROP_STEP_ARGS.type_check
-_ADAGRAD_SCALARS = ADAGRAD_STEP_ARGS.type_check
-
-
-@jit(inline=True)
-def _rmsprop_group_hyper(like, bufs, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize,
-                         momentum):
-    if momentum != 0 and bufs is None:
-        raise ValueError("RMSProp.step: momentum cannot be switched on after construction")
-    return _rmsprop_hyper(
-        "RMSProp.step", like, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
-    )
-
-
-@jit(type_check=_RMSPROP_SCALARS)
-def _rmsprop_group_serial(
-    table, segments, tasks, like, bufs, avgs,
-    lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
-):
-    """One RMSProp step over the arrays of one dtype of an optimizer (its hot path): the
+@jit
+def _rmsprop_group_serial(table, segments, tasks, like, bufs, avgs, hyper):
+    """One RMSProp step over the arrays of an address table (the optimizer's hot path): the
     tables of :func:`address_table` and :func:`task_table`, ``like`` an array of their dtype,
-    ``bufs``/``avgs`` the table rows of the momentum buffers and gradient averages, or None."""
-    h = _rmsprop_group_hyper(
-        like, bufs, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
-    )
-    _update_segments(table, bufs, avgs, segments, like, h)
+    ``bufs``/``avgs`` the table rows of the momentum buffers and gradient averages, or None,
+    ``hyper`` the groups' hyperparameters (see :func:`_rmsprop_row`)."""
+    _rmsprop_segments(table, bufs, avgs, segments, 0, segments.shape[0], like, hyper)
 
 
-@jit(type_check=_RMSPROP_SCALARS)
-def _rmsprop_group_parallel(
-    table, segments, tasks, like, bufs, avgs,
-    lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
-):
+@jit
+def _rmsprop_group_parallel(table, segments, tasks, like, bufs, avgs, hyper):
     """:func:`_rmsprop_group_serial`, the tasks shared among Numba's threads."""
-    h = _rmsprop_group_hyper(
-        like, bufs, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
-    )
-    _update_tasks(table, bufs, avgs, segments, tasks, like, h)
+    _rmsprop_tasks(table, bufs, avgs, segments, tasks, like, hyper)
 
 
-@jit(type_check=_ADAGRAD_SCALARS)
-def _adagrad_group_serial(
-    table, segments, tasks, like, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step,
-):
-    """One AdaGrad step over the arrays of one dtype; as :func:`_rmsprop_group_serial`."""
-    h = _adagrad_hyper(
-        "AdaGrad.step", like, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
-    )
-    _update_segments(table, None, None, segments, like, h)
+@jit
+def _adagrad_group_serial(table, segments, tasks, like, hyper, t):
+    """One AdaGrad step (the optimizer's step ``t``) over the arrays of an address table; as
+    :func:`_rmsprop_group_serial` (see :func:`_adagrad_row`)."""
+    _adagrad_segments(table, segments, 0, segments.shape[0], like, hyper, t)
 
 
-@jit(type_check=_ADAGRAD_SCALARS)
-def _adagrad_group_parallel(
-    table, segments, tasks, like, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step,
-):
+@jit
+def _adagrad_group_parallel(table, segments, tasks, like, hyper, t):
     """:func:`_adagrad_group_serial`, the tasks shared among Numba's threads."""
-    h = _adagrad_hyper(
-        "AdaGrad.step", like, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
-    )
-    _update_tasks(table, None, None, segments, tasks, like, h)
+    _adagrad_tasks(table, segments, tasks, like, hyper, t)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1270,48 +1270,60 @@ class _DeviceOptimizer:
     checks NumPy arrays (same messages), offers NumPy stand-ins so that the optimizer's own
     code decides which state exists and how it starts, keeps that state on the GPU, and takes
     a step as one launch per parameter after every gradient and hyperparameter is checked.
+    Parameter groups add their arrays with :meth:`check` then :meth:`add`.
     """
 
-    def __init__(self, name, params):
+    def __init__(self, name):
         _require_gpu()
-        params = list(params)
-        if not params:
-            raise ValueError(f"{name}: params is empty")
+        self._name = name
         self._params = []
-        for i, p in enumerate(params):
-            d = _Device(f"{name}: params[{i}]", p)
-            _validation.check_array(f"{name}: params[{i}]", d.stand_in)
-            self._params.append(d)
+        self._starts, self._ends, self._order = [], [], []
+        #: Host arrays with the params' dtype, shape and strides (no data).
+        self.stand_ins = []
+        #: The params as Numba device arrays (views: the caller's memory, updated in place).
+        self.params = []
+        self._flat_params = []
+        self._flat_state = {}
+
+    def check(self, where, arrays, label):
+        """Check new parameter arrays (``label(i)`` names the i-th parameter overall); return
+        their NumPy stand-ins. Changes nothing."""
+        first = len(self._params)
+        devices = []
+        for j, p in enumerate(arrays):
+            d = _Device(f"{where}: {label(first + j)}", p)
+            _validation.check_array(f"{where}: {label(first + j)}", d.stand_in)
+            devices.append(d)
         # No two parameters may share memory: one step would update the shared part twice.
-        spans = sorted((d.ptr, d.ptr + d.nbytes, i) for i, d in enumerate(self._params)
-                       if d.nbytes)
+        spans = sorted((d.ptr, d.ptr + d.nbytes, i)
+                       for i, d in enumerate(self._params + devices) if d.nbytes)
         for (_, a_end, ai), (b_start, _, bi) in zip(spans, spans[1:]):
             if b_start < a_end:
-                raise ValueError(f"{name}: params[{ai}] and params[{bi}] share memory")
+                ai, bi = sorted((ai, bi))
+                raise ValueError(f"{where}: {label(ai)} and {label(bi)} share memory")
+        self._pending = devices, spans
+        return [d.stand_in for d in devices]
+
+    def add(self, state):
+        """Add the arrays of the last :meth:`check`, with their initial state ({name: [ndarray
+        or None]}) copied to the GPU; return their device views and that state."""
+        devices, spans = self._pending
+        self._params.extend(devices)
         # Sorted and disjoint, so both columns are sorted: a bisection finds the parameters a
         # gradient overlaps.
         self._starts = [start for start, _, _ in spans]
         self._ends = [end for _, end, _ in spans]
         self._order = [i for _, _, i in spans]
-        #: Host arrays with the params' dtype, shape and strides (no data): for the optimizer's
-        #: checks and for building the initial state.
-        self.stand_ins = [d.stand_in for d in self._params]
-        #: The params as Numba device arrays (views: the caller's memory, updated in place).
-        self.params = [d.view() for d in self._params]
-        self._flat_params = [d.flat() for d in self._params]
-        self._flat_state = {}
-
-    def upload_state(self, state):
-        """Copy the optimizer's initial state ({name: [ndarray] or None}) to the GPU."""
-        on_device = {
-            k: None if arrays is None else [cuda.to_device(a) for a in arrays]
-            for k, arrays in state.items()
-        }
-        self._flat_state = {
-            k: None if arrays is None else [_Device(k, a).flat() for a in arrays]
-            for k, arrays in on_device.items()
-        }
-        return on_device
+        self.stand_ins.extend(d.stand_in for d in devices)
+        views = [d.view() for d in devices]
+        self.params.extend(views)
+        self._flat_params.extend(d.flat() for d in devices)
+        on_device = {k: [None if a is None else cuda.to_device(a) for a in arrays]
+                     for k, arrays in state.items()}
+        for k, arrays in on_device.items():
+            self._flat_state.setdefault(k, []).extend(
+                None if a is None else _Device(k, a).flat() for a in arrays)
+        return views, on_device
 
     @staticmethod
     def to_host(a):
@@ -1332,8 +1344,9 @@ class _DeviceOptimizer:
         hi = bisect.bisect_left(self._starts, d.ptr + d.nbytes)  # ... starting before d ends
         return min(self._order[lo:hi], default=None)
 
-    def step(self, opt, grads, t):
-        """Step ``t`` of the optimizer ``opt`` (an RMSProp or AdaGrad) from ``grads``; False
+    def step(self, opt, grads, hyper_of):
+        """A step of the optimizer ``opt`` (an RMSProp or AdaGrad) from ``grads``, with
+        ``hyper_of(i, x)`` the hyperparameters of parameter ``i`` (already checked); False
         when the step is skipped (``nonfinite="skip"`` and a NaN/inf gradient). The optimizer
         has checked that ``grads`` is a list of the right length."""
         name = opt._name
@@ -1348,11 +1361,7 @@ class _DeviceOptimizer:
             if j is not None:
                 raise ValueError(f"{label} shares memory with params[{j}]")
             flat_grads.append(d.flat())
-        # The hyperparameters (which may have changed since the last step), once per dtype.
-        hyper = {}
-        for p in self.stand_ins:
-            if p.dtype not in hyper:
-                hyper[p.dtype] = _optimizer_hyper(opt, p, t)
+        hyper = [hyper_of(i, x) for i, x in enumerate(self.stand_ins)]
         # nonfinite="raise"/"skip": a scan of every gradient (one wait for the GPU) first.
         if opt.nonfinite != "propagate":
             bad = _first_nonfinite(flat_grads)
@@ -1367,27 +1376,12 @@ class _DeviceOptimizer:
         # Everything is checked: launch.
         st = self._flat_state
         for i, (x, g) in enumerate(zip(self._flat_params, flat_grads)):
-            h = hyper[self.stand_ins[i].dtype]
             if name == "AdaGrad":
-                _launch_adagrad(x, g, st["sum"][i], h, None)
+                _launch_adagrad(x, g, st["sum"][i], hyper[i], None)
             else:
-                buf, gavg = st["momentum_buffer"], st["grad_avg"]
-                _launch_rmsprop(
-                    x, g, st["square_avg"][i], None if buf is None else buf[i],
-                    None if gavg is None else gavg[i], h, None,
-                )
+                _launch_rmsprop(x, g, st["square_avg"][i], st["momentum_buffer"][i],
+                                st["grad_avg"][i], hyper[i], None)
         return True
-
-
-def _optimizer_hyper(opt, x, t):
-    if opt._name == "AdaGrad":
-        return _math._adagrad_hyper.py_func(
-            "AdaGrad.step", x, opt.lr, opt.eps, opt.eps_in_sqrt, opt.weight_decay, opt.maximize, opt.lr_decay, t
-        )
-    return _math._rmsprop_hyper.py_func(
-        "RMSProp.step", x, opt.lr, opt.gamma, opt.eps, opt.eps_in_sqrt, opt.weight_decay, opt.maximize,
-        opt.momentum,
-    )
 
 
 # The device functions' docstrings live on the dispatchers, where doctest does not look.

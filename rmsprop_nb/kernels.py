@@ -165,10 +165,6 @@ _ADAGRAD_ARGS = KernelArgs(
 )
 
 
-def _use_parallel(x):
-    return _threads.PARALLEL and isinstance(x, np.ndarray) and x.nbytes >= PARALLEL_MIN_BYTES
-
-
 def rmsprop_step(
     x, g, s, lr, gamma, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False,
     momentum=0.0, momentum_buffer=None, centered=False, grad_avg=None,
@@ -278,7 +274,12 @@ def rmsprop_step(
     """
     # Numba's dispatcher takes a slow path when several defaulted arguments are omitted, so the
     # Python entry point passes every argument explicitly.
-    kernel = _rmsprop_parallel if _use_parallel(x) else _rmsprop_serial
+    # (type(x) is np.ndarray first: cheaper than isinstance, the common case.)
+    if ((type(x) is np.ndarray or isinstance(x, np.ndarray))
+            and x.nbytes >= PARALLEL_MIN_BYTES and _threads.PARALLEL):
+        kernel = _rmsprop_parallel
+    else:
+        kernel = _rmsprop_serial
     try:
         kernel(
             x, g, s, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum,
@@ -395,7 +396,11 @@ def adagrad_step(
     >>> print(f"x1 {x[0]:f}, x2 {x[1]:f}")
     x1 -2.382563, x2 -0.158591
     """
-    kernel = _adagrad_parallel if _use_parallel(x) else _adagrad_serial
+    if ((type(x) is np.ndarray or isinstance(x, np.ndarray))
+            and x.nbytes >= PARALLEL_MIN_BYTES and _threads.PARALLEL):
+        kernel = _adagrad_parallel
+    else:
+        kernel = _adagrad_serial
     try:
         kernel(x, g, s, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step)
     except OverflowError:  # Numba's unboxing of an int beyond the compiled int type
@@ -541,6 +546,12 @@ _CATCH_UP_ARGS = KernelArgs(
     ints=("step",),
     row_major=True,
 )
+
+
+def _use_parallel(a):
+    """The parallel loops for an ndarray of at least PARALLEL_MIN_BYTES (``g`` of a row step,
+    ``s`` of a catch-up: the bytes the step moves), when this process may run them."""
+    return isinstance(a, np.ndarray) and a.nbytes >= PARALLEL_MIN_BYTES and _threads.PARALLEL
 
 
 def _sequential(where, duplicates):

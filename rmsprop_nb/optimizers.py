@@ -1,19 +1,23 @@
 r"""The optimizer classes: :class:`RMSProp` and :class:`AdaGrad` for lists of NumPy arrays.
 
-Shaped like ``torch.optim``: an optimizer is constructed over a list of parameter arrays, which
-it updates in place on every :meth:`~RMSProp.step`; its state (running averages, step count) can
-be saved with :meth:`~RMSProp.state_dict` and restored with :meth:`~RMSProp.load_state_dict`.
+Shaped like ``torch.optim``: an optimizer is constructed over parameter arrays, which it updates
+in place on every :meth:`~RMSProp.step`, optionally in *parameter groups* with hyperparameters
+of their own (a learning rate may be a schedule, a function of the step number); its state
+(running averages, step counts, the groups' hyperparameters) can be saved with
+:meth:`~RMSProp.state_dict` and restored with :meth:`~RMSProp.load_state_dict`.
 
-A step over many arrays is one compiled call per dtype, not one call per array: the kernels
-find the parameters, their state and the gradients by address (int64 tables), so one compiled
-step serves any number of arrays of any shapes, and walks all of them, in parallel when they are
+A step is one compiled call per group and dtype, not one call per array: the kernels find the
+parameters, their state and the gradients by address (int64 tables), so one compiled step
+serves any number of arrays of any shapes, and walks all of them, in parallel when they are
 large together. Each gradient is checked and its address recorded first, by a small compiled
-call (a fraction of a microsecond) whose type check runs once per kind of gradient.
+call (a fraction of a microsecond) whose type check runs once per kind of gradient. Every
+group's hyperparameters are checked before any update, in Python, and only when they changed.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections.abc import Iterator
 
@@ -27,29 +31,31 @@ NONFINITE_POLICIES = ("propagate", "raise", "skip")
 __all__ = ["RMSProp", "AdaGrad"]
 
 
-class _Group:
-    """Parameters of one dtype with their state, and the address tables the kernels read."""
+class _Table:
+    """The parameters of one dtype and one kind of state (of any groups), with their state:
+    the address table, tasks and flags the compiled step reads."""
 
-    def __init__(self, indices, params, state_names, state):
+    def __init__(self, indices, params, state, groups):
         self.indices = tuple(indices)
         # These tuples own the arrays whose addresses the kernels use; they never change.
         self.params = tuple(params[i] for i in self.indices)
         self.columns = tuple(zip(range(len(self.indices)), self.indices, self.params))
-        self.state = {
-            name: None if state[name] is None else tuple(state[name][i] for i in self.indices)
-            for name in state_names
-        }
-        first, bufs, avgs = (list(self.state.values()) + [None, None])[:3]
-        # Addresses of params, grads (filled in by every step), state; sizes (see kernels).
-        self.table = _loops.address_table(self.params, first, bufs, avgs)
+        kept = [None if state[name][self.indices[0]] is None
+                else tuple(state[name][i] for i in self.indices) for name in state]
+        first, bufs, avgs = (kept + [None, None])[:3]
+        # Addresses of params, grads (filled in by every step), state; sizes; groups.
+        self.table = _loops.address_table(self.params, first, bufs, avgs, groups)
         self.segments, self.tasks = _loops.task_table([p.size for p in self.params])
         self.like = np.empty(0, self.params[0].dtype)  # tells the kernels the dtype
         # The table rows of the state that is on, None for the rest: the kernels specialise on it.
         self.rows = (
             None if bufs is None else _loops._BUFS, None if avgs is None else _loops._AVGS
         )
-        # Large groups take the parallel loops (small ones never compile them).
+        # Large tables take the parallel loops (small ones never compile them).
         self.parallel = sum(p.nbytes for p in self.params) >= _loops.PARALLEL_MIN_BYTES
+        # What every step passes to the compiled step before the hyperparameters.
+        self.args = (self.table, self.segments, self.tasks, self.like) + (
+            self.rows if len(state) > 1 else ())
         # Work array of the parallel NaN/inf scan (nonfinite="raise"/"skip").
         self.counts = np.zeros(len(self.params), np.int64)
 
@@ -69,43 +75,267 @@ def _exclusive(method):
     return wrapper
 
 
+class _ParamGroup(dict):
+    """A parameter group: a plain dict to its users, which notes when any value is set so that
+    a step checks the group's hyperparameters only after they changed (and allocates nothing
+    when they did not)."""
+
+    changed = True
+
+    def __setitem__(self, key, value):
+        self.changed = True
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.changed = True
+        super().__delitem__(key)
+
+    def update(self, *args, **kwargs):
+        self.changed = True
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key, default=None):
+        self.changed = True
+        return super().setdefault(key, default)
+
+    def pop(self, *args):
+        self.changed = True
+        return super().pop(*args)
+
+    def popitem(self):
+        self.changed = True
+        return super().popitem()
+
+    def clear(self):
+        self.changed = True
+        super().clear()
+
+    def __ior__(self, other):
+        self.changed = True
+        return super().__ior__(other)
+
+
+def _hyperparameter(name):
+    """``opt.NAME``: the value every group shares (set: in every group, checked at the next
+    step). With one group, as before groups existed: that group's value."""
+
+    def get(self):
+        groups = self.param_groups
+        first = groups[0][name]
+        if all(g[name] is first or g[name] == first for g in groups[1:]):
+            return first
+        raise AttributeError(
+            f"{self._name}: the {len(groups)} parameter groups have different values of "
+            f"{name}; read opt.param_groups[i][{name!r}]"
+        )
+
+    def set(self, value):
+        for g in self.param_groups:
+            g[name] = value
+
+    return property(get, set, doc=f"The groups' ``{name}`` (all groups: read, and set).")
+
+
 class _Optimizer:
-    """What RMSProp and AdaGrad share: parameters, state, checks, state_dict, checkpoints."""
+    """What RMSProp and AdaGrad share: groups, state, checks, state_dict, checkpoints, step."""
 
     _name = ""
     _state_names: tuple = ()
+    _hyperparam_names: tuple = ()
+    # The hyperparameters the compiled step takes, in its order (lr first).
+    _kernel_keys: tuple = ()
+    # Hyperparameters fixed once a group exists (its state arrays depend on them).
+    _fixed_keys: tuple = ()
+    _hyper_columns = 0
 
-    def __init__(self, params, hyperparams, nonfinite="propagate"):
+    def __init__(self, params, defaults, nonfinite="propagate"):
         self.nonfinite = nonfinite
         self.skipped_steps = 0
+        self.step_count = 0
         # Held by the thread using the optimizer (re-entrant: save() calls state_dict()).
         self._busy = threading.RLock()
-        if isinstance(params, Iterator):  # e.g. a generator: read it once
-            params = list(params)
-        # GPU arrays: rmsprop_nb.cuda (imported only then) checks them, keeps the state on the
-        # GPU and steps there; the code below sees NumPy stand-ins of the params (no data).
+        self._step_name = f"{self._name}.step"
+        self._check_values(self._name, defaults, lambda k: k)
+        #: The constructor's hyperparameters: the values of keys a group does not set.
+        self.defaults = _floats(defaults)
+        #: The parameter groups: dicts with "params" (a list of arrays) and every
+        #: hyperparameter; edit the values between steps (checked at the next step).
+        self.param_groups = []
+        #: Every parameter, in group order (the index of the state lists and state_dict).
+        self.params = []
+        self._state = {name: [] for name in self._state_names}
+        # The step count when each group was added: its own count (AdaGrad's lr_decay uses it)
+        # is step_count minus that.
+        self._group_start = []
+        self._fixed = []  # each group's _fixed_keys as they were when it was added
+        self._tables = []  # a _Table per dtype and kind of state (host arrays)
+        # Each group's checked hyperparameters: as the kernels take them, and as the rows of
+        # the float64 matrix the compiled steps read (flags as 0/1; see _loops._*_row).
+        self._kernel_args = []
+        self._hyper = np.zeros((0, self._hyper_columns))
+        self._schedules = []  # the groups whose learning rate is a schedule (None: to find)
         self._device = None
-        if _on_device(params):
+        self._labels = []  # how messages name each parameter
+        groups, self._plain = _as_groups(self._name, params)
+        self._on_gpu = None  # decided by the first group
+        for group in groups:
+            self._add_group(group, self._name)
+
+    # -- groups ----------------------------------------------------------------------------
+
+    def _key(self, i, key):
+        """How messages name hyperparameter ``key`` of group ``i``."""
+        if self._plain and i == 0 and len(self.param_groups) <= 1:
+            return key
+        return f"param_groups[{i}][{key!r}]"
+
+    @_exclusive
+    def add_param_group(self, param_group):
+        """Add a group of parameters with hyperparameters of their own (``torch.optim``'s).
+
+        Keys the group does not set take the constructor's values (:attr:`defaults`). The new
+        parameters start with fresh state; the state of the others is untouched. Everything is
+        checked before anything changes.
+
+        Parameters
+        ----------
+        param_group : dict
+            ``{"params": [array, ...], "lr": ..., ...}``: the arrays (not already in another
+            group) and any of the hyperparameters of the constructor.
+
+        Raises
+        ------
+        ValueError, TypeError
+            A missing ``"params"``, an unknown key, a bad value, or an array that is already
+            optimised (or shares memory with one).
+        """
+        self._add_group(param_group, f"{self._name}.add_param_group")
+
+    def _add_group(self, group, where):
+        i = len(self.param_groups)
+        name = self._key
+        if not isinstance(group, dict):
+            raise TypeError(f"{where}: a parameter group must be a dict, got {type(group).__name__}")
+        if "params" not in group:
+            raise ValueError(f"{where}: param_groups[{i}] has no 'params' key")
+        unknown = sorted(set(group) - {"params"} - set(self._hyperparam_names))
+        if unknown:
+            raise ValueError(
+                f"{where}: param_groups[{i}] has unknown keys {unknown}; the keys are "
+                f"'params' and {', '.join(map(repr, self._hyperparam_names))}"
+            )
+        values = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        self._check_values(where, values, lambda k: name(i, k))
+        if self._plain:
+            arrays = _param_list(f"{where}: params", group["params"], single_ok=False)
+        else:
+            arrays = _param_list(f"{where}: param_groups[{i}]['params']", group["params"],
+                                 single_ok=True)
+        first = len(self.params)
+        labels = self._labels + [
+            f"params[{first + j}]" if self._plain else f"param_groups[{i}]['params'][{j}]"
+            for j in range(len(arrays))
+        ]
+        label = labels.__getitem__
+        if self._on_gpu is None:
+            self._on_gpu = _on_device(arrays)
+        if _on_device(arrays) != self._on_gpu:
+            raise TypeError(f"{where}: host and GPU arrays cannot be mixed in one optimizer")
+        if self._on_gpu:
             from .cuda import _DeviceOptimizer
 
-            self._device = _DeviceOptimizer(self._name, params)
-            params = self._device.stand_ins
-        self.params = _check_params(self._name, params)
-        for name, value in hyperparams.items():
-            setattr(self, name, value)
-        self.step_count = 0
-        self._state = self._init_state()
+            if self._device is None:
+                self._device = _DeviceOptimizer(self._name)
+            stand_ins = self._device.check(where, arrays, label)
+        else:
+            stand_ins = arrays
+            for j, p in enumerate(arrays):
+                _validation.check_array(f"{where}: {label(first + j)}", p)
+            _check_disjoint(where, self.params + arrays, label)
+        # All checked: now change things.
+        state = self._new_state(stand_ins, values)
         if self._device is not None:
-            self.params = self._device.params
-            self._state = self._device.upload_state(self._state)
-            return
-        self._spans = _loops.memory_spans(self.params)
+            arrays, state = self._device.add(state)
+        self.params.extend(arrays)
+        self._labels = labels
+        for key in self._state_names:
+            self._state[key].extend(state[key])
+        self.param_groups.append(_ParamGroup(params=list(arrays), **values))
+        self._group_start.append(self.step_count)
+        self._fixed.append(tuple(_fixed_value(k, values[k]) for k in self._fixed_keys))
+        self._kernel_args.append(None)
+        self._hyper = np.vstack([self._hyper, np.zeros((1, self._hyper.shape[1]))])
+        if self._device is None:
+            self._tables = self._make_tables()
+            self._spans = _loops.memory_spans(self.params)
+
+    def _make_tables(self):
+        """One address table per dtype and kind of state, over every group."""
+        group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
         kinds = {}
-        for i, p in enumerate(self.params):
-            kinds.setdefault(p.dtype, []).append(i)
-        self._groups = [
-            _Group(ix, self.params, self._state_names, self._state) for ix in kinds.values()
-        ]
+        for j, p in enumerate(self.params):
+            kept = tuple(self._state[k][j] is not None for k in self._state_names)
+            kinds.setdefault((p.dtype, kept), []).append(j)
+        return [_Table(ix, self.params, self._state, [group_of[j] for j in ix])
+                for ix in kinds.values()]
+
+    def _check_values(self, where, values, name):
+        """Check one group's hyperparameters (``name(key)``: how messages name a key);
+        ``lr`` may be a schedule, a callable of the step number."""
+        for key in self._hyperparam_names:
+            v = values[key]
+            if key == "lr" and callable(v):
+                continue
+            if key in self._flags:
+                _validation.check_flag(f"{where}: {name(key)}", v)
+            else:
+                _validation.check_range(f"{where}: {name(key)}", v,
+                                        "unit" if key == "gamma" else "nonnegative")
+
+    def _resolve(self, where, t):
+        """Each group's kernel arguments for step ``t``: every group's values checked (when they
+        changed) and schedules called, before any update; the matrix rows follow."""
+        args = self._kernel_args
+        for i, g in enumerate(self.param_groups):
+            if g.changed:
+                self._check_group(where, i, g)
+                args[i] = tuple(
+                    bool(v) if isinstance(v, (bool, np.bool_)) else
+                    (v if callable(v) else float(v)) for v in map(g.__getitem__, self._kernel_keys)
+                )
+                row = self._hyper[i]
+                row[:len(args[i])] = [0.0 if callable(v) else v for v in args[i]]
+                if self._hyper_columns > len(args[i]):  # AdaGrad: when the group started
+                    row[-1] = self._group_start[i]
+                self._schedules = None
+                g.changed = False
+        if self._schedules is None:
+            self._schedules = [j for j, a in enumerate(args) if callable(a[0])]
+        if self._schedules:
+            args = list(args)
+            for i in self._schedules:
+                lr = self._scheduled(where, i, args[i][0], t)
+                args[i] = (lr,) + args[i][1:]
+                self._hyper[i, 0] = lr
+        return args
+
+    def _check_group(self, where, i, g):
+        name = lambda k: self._key(i, k)  # noqa: E731
+        self._check_values(where, g, name)
+        fixed = tuple(_fixed_value(k, g[k]) for k in self._fixed_keys)
+        _check_fixed(where, name, self._fixed_keys, self._fixed[i], fixed)
+
+    def _scheduled(self, where, i, schedule, t):
+        """The learning rate a schedule gives for step ``t``, checked like a number."""
+        lr = schedule(t)
+        if not (type(lr) is float and 0.0 <= lr < math.inf):
+            try:
+                _validation.check_range(f"{where}: {self._key(i, 'lr')}({t})", lr)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"{exc} (the value of the learning-rate schedule at step {t})") \
+                    from None
+            lr = float(lr)
+        return lr
 
     # -- state -----------------------------------------------------------------------------
 
@@ -123,11 +353,12 @@ class _Optimizer:
             )
         self._nonfinite = value
 
-    def _init_state(self):  # pragma: no cover - implemented by subclasses
-        raise NotImplementedError
-
-    def _hyperparams(self):
-        return {name: getattr(self, name) for name in self._hyperparam_names}
+    def _group_indices(self):
+        out, first = [], 0
+        for g in self.param_groups:
+            out.append(list(range(first, first + len(g["params"]))))
+            first += len(g["params"])
+        return out
 
     @_exclusive
     def state_dict(self):
@@ -137,19 +368,30 @@ class _Optimizer:
         -------
         dict
             ``{"algorithm": str, "step": int, "skipped_steps": int, "hyperparams": dict,
-            "state": {name: [array, ...]}}``, with one array per parameter for each state
-            buffer that is on.
+            "param_groups": [dict, ...], "state": {name: [array or None, ...]}}``.
+            ``hyperparams`` holds :attr:`defaults`; each group holds its parameters' indices
+            (``"params"``), its own step count (``"step"``) and its hyperparameters. A
+            learning-rate schedule is saved as ``None``: functions are not saved (construct
+            the optimizer with the same schedule before loading, and it continues from the
+            saved step). ``state`` has one entry per parameter for each state buffer that any
+            group keeps (``None`` for the parameters of groups that do not).
         """
+        indices = self._group_indices()
         return {
             "algorithm": self._name,
             "step": self.step_count,
             "skipped_steps": self.skipped_steps,
-            "hyperparams": self._hyperparams(),
+            "hyperparams": _saved(self.defaults, self._hyperparam_names),
+            "param_groups": [
+                {"params": ix, "step": n, **_saved(g, self._hyperparam_names)}
+                for ix, n, g in zip(indices, self._group_counts(), self.param_groups)
+            ],
             "state": {
-                name: [a.copy() if self._device is None else self._device.to_host(a)
+                name: [None if a is None else
+                       a.copy() if self._device is None else self._device.to_host(a)
                        for a in arrays]
                 for name, arrays in self._state.items()
-                if arrays is not None
+                if any(a is not None for a in arrays)
             },
         }
 
@@ -157,8 +399,9 @@ class _Optimizer:
     def load_state_dict(self, state_dict):
         """Restore a state saved by :meth:`state_dict`; the next step continues bit-for-bit.
 
-        Everything is checked (algorithm, buffers, number, shapes and dtypes of the arrays,
-        hyperparameters) before anything is changed.
+        Everything is checked (algorithm, groups, buffers, number, shapes and dtypes of the
+        arrays, hyperparameters) before anything is changed. A state saved before parameter
+        groups existed (no ``"param_groups"``) loads into an optimizer with one group.
 
         Parameters
         ----------
@@ -170,72 +413,127 @@ class _Optimizer:
         ValueError, TypeError
             When the state does not fit this optimizer; the optimizer is then unchanged.
         """
-        name = self._name
+        name = f"{self._name}.load_state_dict"
         if not isinstance(state_dict, dict):
-            raise TypeError(f"{name}.load_state_dict: expected a dict, got {type(state_dict).__name__}")
+            raise TypeError(f"{name}: expected a dict, got {type(state_dict).__name__}")
         missing = {"algorithm", "step", "hyperparams", "state"} - set(state_dict)
         if missing:
-            raise ValueError(f"{name}.load_state_dict: missing keys {sorted(missing)}")
-        if state_dict["algorithm"] != name:
+            raise ValueError(f"{name}: missing keys {sorted(missing)}")
+        if state_dict["algorithm"] != self._name:
             raise ValueError(
-                f"{name}.load_state_dict: the state is for {state_dict['algorithm']!r}, not {name!r}"
+                f"{name}: the state is for {state_dict['algorithm']!r}, not {self._name!r}"
             )
-        step = state_dict["step"]
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise ValueError(f"{name}.load_state_dict: step must be an integer >= 0, got {step!r}")
-        skipped = state_dict.get("skipped_steps", 0)  # absent from states saved before 0.1
-        if isinstance(skipped, bool) or not isinstance(skipped, (int, np.integer)) or skipped < 0:
+        step = _count(name, "step", state_dict["step"])
+        skipped = _count(name, "skipped_steps", state_dict.get("skipped_steps", 0))
+        defaults = self._loaded_values(name, "hyperparams", state_dict["hyperparams"],
+                                       self.defaults, lambda k: k)
+        _check_fixed(name, lambda k: k, self._fixed_keys,
+                     tuple(_fixed_value(k, self.defaults[k]) for k in self._fixed_keys),
+                     tuple(_fixed_value(k, defaults[k]) for k in self._fixed_keys))
+        groups = state_dict.get("param_groups")
+        if groups is None:  # saved before groups: one group, whose values are hyperparams
+            if len(self.param_groups) != 1:
+                raise ValueError(f"{name}: the state has one parameter group, this optimizer "
+                                 f"has {len(self.param_groups)}")
+            groups = [{"params": self._group_indices()[0], "step": step,
+                       **state_dict["hyperparams"]}]
+        if not isinstance(groups, (list, tuple)) or len(groups) != len(self.param_groups):
             raise ValueError(
-                f"{name}.load_state_dict: skipped_steps must be an integer >= 0, got {skipped!r}"
+                f"{name}: the state has {len(groups) if isinstance(groups, (list, tuple)) else '?'}"
+                f" parameter groups, this optimizer has {len(self.param_groups)}"
             )
-        hyper = dict(state_dict["hyperparams"])
-        if set(hyper) != set(self._hyperparam_names):
-            raise ValueError(
-                f"{name}.load_state_dict: hyperparams must have the keys "
-                f"{sorted(self._hyperparam_names)}, got {sorted(hyper)}"
-            )
-        self._check_hyperparams(hyper)
-        saved = state_dict["state"]
-        mine = {k: v for k, v in self._state.items() if v is not None}
-        if set(saved) != set(mine):
-            raise ValueError(
-                f"{name}.load_state_dict: the state has buffers {sorted(saved)} but this "
-                f"optimizer keeps {sorted(mine)} (momentum/centered must match)"
-            )
-        for key, arrays in saved.items():
-            if len(arrays) != len(self.params):
-                raise ValueError(
-                    f"{name}.load_state_dict: {key} has {len(arrays)} arrays for "
-                    f"{len(self.params)} parameters"
-                )
-            for i, (a, p) in enumerate(zip(arrays, self.params)):
-                if not isinstance(a, np.ndarray):
-                    raise TypeError(f"{name}.load_state_dict: {key}[{i}] must be a numpy.ndarray")
-                if a.dtype != p.dtype or a.shape != p.shape:
-                    raise ValueError(
-                        f"{name}.load_state_dict: {key}[{i}] has dtype {a.dtype} and shape "
-                        f"{a.shape}; parameter {i} has dtype {p.dtype} and shape {p.shape}"
-                    )
+        arrays = self._loaded_arrays(name, state_dict["state"])
+        new_groups = []
+        for i, (saved, ix) in enumerate(zip(groups, self._group_indices())):
+            if not isinstance(saved, dict) or list(saved.get("params", ())) != ix:
+                got = saved.get("params") if isinstance(saved, dict) else saved
+                raise ValueError(f"{name}: param_groups[{i}] holds the parameters {got!r}; "
+                                 f"this optimizer's group {i} holds {ix}")
+            values = self._loaded_values(
+                name, f"param_groups[{i}]", {k: v for k, v in saved.items()
+                                             if k not in ("params", "step")},
+                self.param_groups[i], lambda k, i=i: self._key(i, k))
+            fixed = tuple(_fixed_value(k, values[k]) for k in self._fixed_keys)
+            _check_fixed(name, lambda k, i=i: self._key(i, k), self._fixed_keys,
+                         self._fixed[i], fixed)
+            new_groups.append((values, _count(name, f"param_groups[{i}]['step']",
+                                              saved.get("step", step))))
         # All checked: now change things.
-        for key, arrays in saved.items():
-            for dst, src in zip(mine[key], arrays):
+        for key, saved in arrays.items():
+            for dst, src in zip(self._state[key], saved):
+                if dst is None:
+                    continue
                 if self._device is None:
                     np.copyto(dst, src)
                 else:
                     self._device.copy_from_host(dst, src)
-        for key, value in _floats(hyper).items():
-            setattr(self, key, value)
-        self.step_count = int(step)
-        self.skipped_steps = int(skipped)
+        self.defaults = defaults
+        for i, (values, n) in enumerate(new_groups):
+            self.param_groups[i].update(values)  # checked again at the next step
+            self._group_start[i] = step - n
+        self.step_count = step
+        self.skipped_steps = skipped
+
+    def _loaded_values(self, name, where, saved, current, key_name):
+        """A saved group's (or the defaults') hyperparameters, checked; ``None`` for lr (a
+        schedule, not saved) keeps the current schedule."""
+        if not isinstance(saved, dict):
+            raise TypeError(f"{name}: {where} must be a dict, got {type(saved).__name__}")
+        if set(saved) != set(self._hyperparam_names):
+            raise ValueError(
+                f"{name}: {where} must have the keys {sorted(self._hyperparam_names)}, "
+                f"got {sorted(saved)}"
+            )
+        values = dict(saved)
+        if values["lr"] is None:
+            if not callable(current["lr"]):
+                raise ValueError(
+                    f"{name}: {where} used a learning-rate schedule, which is not saved; "
+                    "construct the optimizer with the same schedule (lr=a callable) and load "
+                    "into it"
+                )
+            values["lr"] = current["lr"]
+        self._check_values(name, values, key_name)
+        return _floats(values)
+
+    def _loaded_arrays(self, name, saved):
+        mine = {k for k, v in self._state.items() if any(a is not None for a in v)}
+        if not isinstance(saved, dict) or set(saved) != mine:
+            raise ValueError(
+                f"{name}: the state has buffers {sorted(saved) if isinstance(saved, dict) else saved}"
+                f" but this optimizer keeps {sorted(mine)} (momentum/centered must match)"
+            )
+        for key, arrays in saved.items():
+            if len(arrays) != len(self.params):
+                raise ValueError(
+                    f"{name}: {key} has {len(arrays)} arrays for {len(self.params)} parameters"
+                )
+            for i, (a, kept, p) in enumerate(zip(arrays, self._state[key], self.params)):
+                if kept is None:
+                    if a is not None:
+                        raise ValueError(f"{name}: {key}[{i}] is saved, but parameter {i}'s "
+                                         "group does not keep it")
+                    continue
+                if a is None:
+                    raise ValueError(f"{name}: {key}[{i}] is missing (parameter {i} keeps it)")
+                if not isinstance(a, np.ndarray):
+                    raise TypeError(f"{name}: {key}[{i}] must be a numpy.ndarray")
+                if a.dtype != p.dtype or a.shape != p.shape:
+                    raise ValueError(
+                        f"{name}: {key}[{i}] has dtype {a.dtype} and shape {a.shape}; "
+                        f"parameter {i} has dtype {p.dtype} and shape {p.shape}"
+                    )
+        return saved
 
     @_exclusive
     def save(self, path):
         """Write the optimizer state to the ``.npz`` file ``path``, atomically.
 
-        The file holds a format version, the algorithm, the hyperparameters, the step counts and
-        the state arrays (not the parameters: save those yourself). It is written to a
-        temporary file in the same folder, flushed to disk, then renamed over ``path``: a crash
-        or a full disk never leaves a truncated checkpoint in place of a good one.
+        The file holds a format version, the algorithm, the hyperparameters and groups, the
+        step counts and the state arrays (not the parameters: save those yourself; nor a
+        learning-rate schedule: see :meth:`state_dict`). It is written to a temporary file in
+        the same folder, flushed to disk, then renamed over ``path``: a crash or a full disk
+        never leaves a truncated checkpoint in place of a good one.
 
         Parameters
         ----------
@@ -248,9 +546,9 @@ class _Optimizer:
     def load(self, path):
         """Restore the state written by :meth:`save`; the next step continues bit-for-bit.
 
-        Everything is checked first (format version, algorithm, buffers, number, shapes and
-        dtypes of the arrays, hyperparameters); on any mismatch or a damaged file nothing
-        changes.
+        Everything is checked first (format version, algorithm, groups, buffers, number,
+        shapes and dtypes of the arrays, hyperparameters); on any mismatch or a damaged file
+        nothing changes. Checkpoints of earlier versions (format 1, before groups) load.
 
         Raises
         ------
@@ -272,15 +570,18 @@ class _Optimizer:
 
         Parameters
         ----------
-        grads : sequence of ndarray
-            One gradient per parameter, in the order of ``params``, each with the parameter's
-            shape, dtype and memory order (contiguous; read-only arrays are fine).
+        grads : list of ndarray
+            One gradient per parameter, in the order of :attr:`params` (the groups' arrays,
+            group after group), each with the parameter's shape, dtype and memory order
+            (contiguous; read-only arrays are fine). Any iterable of arrays is read once;
+            a single array is refused (wrap it: ``step([g])``).
 
         Raises
         ------
         ValueError, TypeError
-            A wrong number of gradients, or a gradient that does not match its parameter, or a
-            hyperparameter out of range. No parameter or state is changed then.
+            A wrong number of gradients, a gradient that does not match its parameter, or a
+            hyperparameter out of range in any group (also a schedule's value). No parameter
+            or state is changed then.
         FloatingPointError
             With ``nonfinite="raise"``, a gradient holding NaN or inf (no change either).
         RuntimeError
@@ -293,7 +594,7 @@ class _Optimizer:
         finally:
             self._busy.release()
 
-    def _step(self, grads):
+    def _step(self, grads):  # (the hot path: 1-2 us over tiny arrays, half of it compiled)
         if type(grads) is not list and type(grads) is not tuple:
             grads = _grads_list(self._name, grads)
         if len(grads) != len(self.params):
@@ -301,35 +602,51 @@ class _Optimizer:
                 f"{self._name}.step: grads must hold one gradient per parameter: expected "
                 f"{len(self.params)}, got {len(grads)}"
             )
-        if self._device is not None:
-            if self._device.step(self, grads, self.step_count + 1):  # False: skipped
-                self.step_count += 1
-            return
-        groups = self._groups
         t = self.step_count + 1
+        values = self._resolve(self._step_name, t)
+        if self._device is not None:
+            if self._device.step(self, grads, self._hyper_getter(values)):  # False: skipped
+                self.step_count = t
+            return
         try:
             # Every gradient is checked (and its address recorded) before any update.
-            for grp in groups:
-                self._set_grads(grp, grads)
+            for tab in self._tables:
+                self._set_grads(tab, grads)
             if self._nonfinite != "propagate" and self._skip_nonfinite():
                 return
-            for grp in groups:
-                self._step_group(grp, t)
+            for tab in self._tables:
+                self._step_table(tab, t)
         except (TypeError, ValueError):
             # Say precisely which gradient is wrong when its type is (the kernels' type checks
             # see one gradient and its parameter at a time); otherwise re-raise as it is.
             _check_grads(self._name, self.params, grads)
             raise
-        except OverflowError:  # an int attribute (e.g. opt.lr = 2**64) Numba cannot unbox
-            raise ValueError(
-                f"{self._name}.step: a hyperparameter is an integer out of the 64-bit range"
-            ) from None
         self.step_count = t
 
-    def _set_grads(self, grp, grads):
-        """Check the gradients of a group and record their addresses for its kernel."""
-        table, spans, set_grad = grp.table, self._spans, _loops._set_grad
-        for k, i, p in grp.columns:  # (column of the table, index in grads, parameter)
+    def _hyper_getter(self, values):
+        """For the GPU: ``get(i, x)``, the hyperparameter tuple of parameter ``i`` (``x``: an
+        array of its dtype), one per group and dtype."""
+        group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
+        cache = {}
+
+        def get(j, x):
+            key = (group_of[j], x.dtype)
+            h = cache.get(key)
+            if h is None:
+                i = key[0]
+                h = cache[key] = self._device_hyper(f"{self._name}.step", x, values[i], i)
+            return h
+
+        return get
+
+    def _group_counts(self):
+        """The number of steps each group has taken."""
+        return [self.step_count - start for start in self._group_start]
+
+    def _set_grads(self, tab, grads):
+        """Check the gradients of a table and record their addresses for its kernel."""
+        table, spans, set_grad = tab.table, self._spans, _loops._set_grad
+        for k, i, p in tab.columns:  # (column of the table, index in grads, parameter)
             g = grads[i]
             if set_grad(table, k, g, p, spans):
                 if g.shape != p.shape:
@@ -342,61 +659,81 @@ class _Optimizer:
 
     def _skip_nonfinite(self):
         """nonfinite="raise"/"skip": scan every gradient before any update; True to skip."""
-        # Bad hyperparameters are reported first, as on the default path (where the kernels
-        # check them): this path costs a few microseconds more, for small steps only.
-        hyper = self._hyperparams()
-        seen = [(type(v), v) for v in hyper.values()]  # NaN never equals itself: re-checked
-        if seen != getattr(self, "_hyper_checked", None):
-            self._check_hyperparams(hyper)
-            self._step_args.check(dict(hyper, like=self._groups[0].like, step=1))
-            self._hyper_checked = seen
-        for grp in self._groups:
-            scan = (_loops._first_nonfinite_parallel if grp.parallel and _threads.PARALLEL
+        for tab in self._tables:
+            scan = (_loops._first_nonfinite_parallel if tab.parallel and _threads.PARALLEL
                     else _loops._first_nonfinite_serial)
-            bad = scan(grp.table, grp.segments, grp.tasks, grp.like, grp.counts)
+            bad = scan(tab.table, tab.segments, tab.tasks, tab.like, tab.counts)
             if bad >= 0:
-                i = grp.indices[bad]
+                i = tab.indices[bad]
                 if self._nonfinite == "raise":
                     raise FloatingPointError(
-                        f"{self._name}.step: grads[{i}] contains NaN or infinity; nothing was "
-                        "updated (nonfinite='raise')"
+                        f"{self._name}.step: grads[{i}] contains NaN or infinity; nothing "
+                        "was updated (nonfinite='raise')"
                     )
                 self.skipped_steps += 1
                 return True
         return False
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._hyperparams().items())
-        return f"{self._name}(<{len(self.params)} arrays>, {args})"
+        groups = self.param_groups
+        if len(groups) == 1:
+            args = ", ".join(f"{k}={groups[0][k]!r}" for k in self._hyperparam_names)
+            return f"{self._name}(<{len(self.params)} arrays>, {args})"
+        return f"{self._name}(<{len(self.params)} arrays in {len(groups)} groups>)"
 
 
-def _on_device(params):
-    """True when ``params`` holds GPU arrays (``__cuda_array_interface__``, or the simulator's)."""
-    return isinstance(params, (list, tuple)) and any(
-        hasattr(p, "__cuda_array_interface__") or getattr(p, "__cuda_ndarray__", False)
-        for p in params
-    )
-
-
-def _check_params(name, params):
-    if isinstance(params, np.ndarray):
-        raise TypeError(f"{name}: params must be a list of arrays; wrap a single array in a list")
-    try:
+def _as_groups(name, params):
+    """``params`` as a list of group dicts, and whether it was a plain list of arrays."""
+    if isinstance(params, Iterator):  # e.g. a generator: read it once
         params = list(params)
-    except TypeError:
-        raise TypeError(f"{name}: params must be a list of arrays, got {type(params).__name__}") from None
+    if isinstance(params, dict):
+        raise TypeError(f"{name}: params must be a list of arrays or of parameter-group dicts "
+                        "(wrap a single group in a list)")
+    if isinstance(params, (list, tuple)) and params and all(isinstance(g, dict) for g in params):
+        return list(params), False
+    if isinstance(params, (list, tuple)) and any(isinstance(g, dict) for g in params):
+        raise TypeError(f"{name}: params mixes arrays and parameter-group dicts; give a list of "
+                        "one kind")
+    return [{"params": params}], True
+
+
+def _param_list(where, params, single_ok):
+    if isinstance(params, np.ndarray) and single_ok:
+        return [params]  # a group of one array, as torch.optim accepts
+    if isinstance(params, np.ndarray):
+        raise TypeError(f"{where} must be a list of arrays; wrap a single array in a list")
+    if isinstance(params, (str, bytes)) or not hasattr(params, "__iter__"):
+        raise TypeError(f"{where} must be a list of arrays, got {type(params).__name__}")
+    params = list(params)
     if not params:
-        raise ValueError(f"{name}: params is empty")
-    for i, p in enumerate(params):
-        _validation.check_array(f"{name}: params[{i}]", p)
-    # No two parameters may share memory: one step would update the shared part twice.
+        raise ValueError(f"{where} is empty")
+    return params
+
+
+def _check_disjoint(where, params, label):
+    """No array may be optimised twice, nor share memory with another one: one step would
+    update the shared part twice."""
     spans = sorted(
         (p.__array_interface__["data"][0], p.nbytes, i) for i, p in enumerate(params) if p.size
     )
     for (a0, an, ai), (b0, _, bi) in zip(spans, spans[1:]):
         if b0 < a0 + an:
-            raise ValueError(f"{name}: params[{ai}] and params[{bi}] share memory")
-    return params
+            ai, bi = sorted((ai, bi))
+            raise ValueError(f"{where}: {label(ai)} and {label(bi)} share memory")
+
+
+def _on_device(params):
+    """True when ``params`` holds GPU arrays (``__cuda_array_interface__``, or the simulator's)."""
+    if isinstance(params, np.ndarray):
+        return False
+    try:
+        items = list(params)
+    except TypeError:
+        return False
+    return any(
+        hasattr(p, "__cuda_array_interface__") or getattr(p, "__cuda_ndarray__", False)
+        for p in items
+    )
 
 
 def _grads_list(name, grads):
@@ -422,6 +759,37 @@ def _check_grads(name, params, grads):
         )
 
 
+def _count(name, key, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name}: {key} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _fixed_value(key, value):
+    """What matters of a fixed hyperparameter: momentum on or off; centered or not."""
+    return value > 0 if key == "momentum" else bool(value)
+
+
+def _check_fixed(where, name, keys, was, now):
+    for key, a, b in zip(keys, was, now):
+        if a != b:
+            change = ("switched off" if a else "switched on") if key == "momentum" else "changed"
+            raise ValueError(f"{where}: {name(key)} cannot be {change} after the group was "
+                             "created (its state arrays depend on it)")
+
+
+def _saved(values, names):
+    """Hyperparameters as a state dict keeps them: a schedule as None."""
+    return {k: None if callable(values[k]) else values[k] for k in names}
+
+
+def _floats(hyper):
+    """Real hyperparameters as Python floats and flags as bools: one compiled specialization
+    (a schedule stays the callable it is)."""
+    return {k: bool(v) if isinstance(v, (bool, np.bool_)) else (v if callable(v) else float(v))
+            for k, v in hyper.items()}
+
+
 class RMSProp(_Optimizer):
     r"""RMSProp (Tieleman & Hinton, 2012) over a list of NumPy arrays, updated in place.
 
@@ -443,11 +811,15 @@ class RMSProp(_Optimizer):
 
     Parameters
     ----------
-    params : list of ndarray
+    params : list of ndarray, or list of dict
         The parameters: float32 or float64, contiguous, writeable, not sharing memory. They are
         updated in place by :meth:`step`. Arrays of different dtypes and shapes may be mixed.
-    lr : float, default 0.01
-        Learning rate :math:`\eta \ge 0` (the book's :math:`\eta`).
+        Or parameter groups, as in ``torch.optim``: dicts ``{"params": [array, ...], "lr":
+        ..., ...}`` whose missing keys take the values given here (see the user guide's
+        *Parameter groups and schedules*).
+    lr : float or callable, default 0.01
+        Learning rate :math:`\eta \ge 0` (the book's :math:`\eta`), or a schedule: a function
+        of the 1-based step number :math:`t` returning it, called once per step.
     gamma : float, default 0.9
         Decay rate :math:`\gamma \in [0, 1)`: :math:`s` averages about the last
         :math:`1/(1-\gamma)` squared gradients. PyTorch calls it ``alpha``, Keras ``rho``,
@@ -474,14 +846,20 @@ class RMSProp(_Optimizer):
     Attributes
     ----------
     params : list of ndarray
-        The arrays being optimised.
+        The arrays being optimised, group after group (the order of :meth:`step`'s ``grads``).
+    param_groups : list of dict
+        The groups: ``"params"`` and every hyperparameter. Values may be changed between
+        steps (checked at the next step); ``momentum`` (on or off) and ``centered`` are fixed
+        once the group exists. :meth:`add_param_group` adds one.
+    defaults : dict
+        The hyperparameters given to the constructor (the values of keys a group leaves out).
     step_count : int
         Number of steps taken.
     skipped_steps : int
         Number of steps skipped by ``nonfinite="skip"`` (not counted in ``step_count``).
     lr, gamma, eps, eps_in_sqrt, momentum, centered, weight_decay, maximize
-        The hyperparameters. ``lr``, ``gamma``, ``eps`` and ``weight_decay`` may be changed
-        between steps (e.g. a learning-rate schedule); they are checked at the next step.
+        The hyperparameter shared by every group (an ``AttributeError`` if the groups
+        differ); setting one sets it in every group, checked at the next step.
 
     Notes
     -----
@@ -530,70 +908,65 @@ class RMSProp(_Optimizer):
     >>> opt2.load_state_dict(state)
     >>> opt2.step_count, opt2.gamma
     (20, 0.9)
+
+    Parameter groups (no weight decay on the bias) and a 1/sqrt(t) schedule:
+
+    >>> w, b = np.zeros(3), np.zeros(1)
+    >>> opt = RMSProp([{"params": [w], "weight_decay": 1e-4},
+    ...                {"params": [b]}], lr=lambda t: 0.01 / t**0.5)
+    >>> opt.step([np.ones(3), np.ones(1)])
+    >>> [g["weight_decay"] for g in opt.param_groups]
+    [0.0001, 0.0]
     """
 
     _name = "RMSProp"
-    _step_args = _loops.RMSPROP_STEP_ARGS
     _state_names = ("square_avg", "momentum_buffer", "grad_avg")
     _hyperparam_names = (
         "lr", "gamma", "eps", "eps_in_sqrt", "momentum", "centered", "weight_decay", "maximize",
     )
+    _kernel_keys = ("lr", "gamma", "eps", "eps_in_sqrt", "weight_decay", "maximize", "momentum")
+    _hyper_columns = 7  # the kernel keys (see _loops._rmsprop_row)
+    _fixed_keys = ("momentum", "centered")
+    _flags = ("eps_in_sqrt", "centered", "maximize")
+
+    lr = _hyperparameter("lr")
+    gamma = _hyperparameter("gamma")
+    eps = _hyperparameter("eps")
+    eps_in_sqrt = _hyperparameter("eps_in_sqrt")
+    momentum = _hyperparameter("momentum")
+    centered = _hyperparameter("centered")
+    weight_decay = _hyperparameter("weight_decay")
+    maximize = _hyperparameter("maximize")
 
     def __init__(
         self, params, lr=0.01, gamma=0.9, eps=1e-6, *, eps_in_sqrt=True, momentum=0.0,
         centered=False, weight_decay=0.0, maximize=False, nonfinite="propagate",
     ):
-        hyper = dict(
+        defaults = dict(
             lr=lr, gamma=gamma, eps=eps, eps_in_sqrt=eps_in_sqrt, momentum=momentum,
             centered=centered, weight_decay=weight_decay, maximize=maximize,
         )
-        self._check_hyperparams(hyper)
-        hyper = _floats(hyper)
-        super().__init__(params, hyper, nonfinite)
+        super().__init__(params, defaults, nonfinite)
 
-    @property
-    def centered(self):
-        return self._centered
-
-    @centered.setter
-    def centered(self, value):
-        # The kernels keep grad_avg exactly when centered: a later change would be ignored.
-        if hasattr(self, "_centered") and (
-            not isinstance(value, (bool, np.bool_)) or bool(value) != self._centered
-        ):
-            raise ValueError(f"{self._name}: centered cannot be changed after construction")
-        self._centered = value
-
-    def _check_hyperparams(self, h):
-        n = self._name
-        _validation.check_range(f"{n}: lr", h["lr"])
-        _validation.check_range(f"{n}: gamma", h["gamma"], "unit")
-        _validation.check_range(f"{n}: eps", h["eps"])
-        _validation.check_range(f"{n}: momentum", h["momentum"])
-        _validation.check_range(f"{n}: weight_decay", h["weight_decay"])
-        for flag in ("eps_in_sqrt", "centered", "maximize"):
-            _validation.check_flag(f"{n}: {flag}", h[flag])
-        if hasattr(self, "momentum") and (h["momentum"] > 0) != (self.momentum > 0):
-            raise ValueError(f"{n}: momentum cannot be switched on or off after construction")
-        if hasattr(self, "centered") and h["centered"] != self.centered:
-            raise ValueError(f"{n}: centered cannot be changed after construction")
-
-    def _init_state(self):
-        zeros = [np.zeros_like(p) for p in self.params]
+    @staticmethod
+    def _new_state(params, values):
         return {
-            "square_avg": zeros,
-            "momentum_buffer": [np.zeros_like(p) for p in self.params] if self.momentum > 0 else None,
-            "grad_avg": [np.zeros_like(p) for p in self.params] if self.centered else None,
+            "square_avg": [np.zeros_like(p) for p in params],
+            "momentum_buffer": [np.zeros_like(p) if values["momentum"] > 0 else None
+                                for p in params],
+            "grad_avg": [np.zeros_like(p) if values["centered"] else None for p in params],
         }
 
-    def _step_group(self, grp, t):
-        bufs, avgs = grp.rows
-        kernel = (_loops._rmsprop_group_parallel if grp.parallel and _threads.PARALLEL
-                  else _loops._rmsprop_group_serial)
-        kernel(
-            grp.table, grp.segments, grp.tasks, grp.like, bufs, avgs, self.lr, self.gamma,
-            self.eps, self.eps_in_sqrt, self.weight_decay, self.maximize, self.momentum,
-        )
+    def _step_table(self, tab, t):
+        if tab.parallel and _threads.PARALLEL:
+            _loops._rmsprop_group_parallel(*tab.args, self._hyper)
+        else:
+            _loops._rmsprop_group_serial(*tab.args, self._hyper)
+
+    def _device_hyper(self, where, x, values, i):
+        from ._math import _rmsprop_hyper
+
+        return _rmsprop_hyper.py_func(where, x, *values)
 
 
 class AdaGrad(_Optimizer):
@@ -614,10 +987,13 @@ class AdaGrad(_Optimizer):
 
     Parameters
     ----------
-    params : list of ndarray
-        The parameters: float32 or float64, contiguous, writeable, not sharing memory.
-    lr : float, default 0.01
-        Learning rate :math:`\eta \ge 0`.
+    params : list of ndarray, or list of dict
+        The parameters: float32 or float64, contiguous, writeable, not sharing memory; or
+        parameter groups (dicts with ``"params"`` and any of the keywords below), as for
+        :class:`RMSProp`.
+    lr : float or callable, default 0.01
+        Learning rate :math:`\eta \ge 0`, or a schedule: a function of the 1-based step
+        number returning it (``lr_decay`` then applies on top).
     eps : float, default 1e-6
         :math:`\epsilon \ge 0` (the book's value; PyTorch uses 1e-10, outside the root).
     eps_in_sqrt : bool, default True
@@ -640,14 +1016,20 @@ class AdaGrad(_Optimizer):
     Attributes
     ----------
     params : list of ndarray
-        The arrays being optimised.
+        The arrays being optimised, group after group.
+    param_groups : list of dict
+        The groups, as for :class:`RMSProp`. A group's own step count (the :math:`t` of
+        ``lr_decay``) starts when the group is added; ``initial_accumulator_value`` is used
+        when the group's state is created.
+    defaults : dict
+        The hyperparameters given to the constructor.
     step_count : int
         Number of steps taken (:math:`t` of the last step).
     skipped_steps : int
         Number of steps skipped by ``nonfinite="skip"`` (not counted in ``step_count``).
     lr, eps, eps_in_sqrt, initial_accumulator_value, lr_decay, weight_decay, maximize
-        The hyperparameters; ``lr``, ``eps``, ``lr_decay`` and ``weight_decay`` may be changed
-        between steps and are checked at the next step.
+        The hyperparameter shared by every group; setting one sets it in every group, checked
+        at the next step.
 
     Notes
     -----
@@ -685,44 +1067,46 @@ class AdaGrad(_Optimizer):
     """
 
     _name = "AdaGrad"
-    _step_args = _loops.ADAGRAD_STEP_ARGS
     _state_names = ("sum",)
     _hyperparam_names = (
         "lr", "eps", "eps_in_sqrt", "initial_accumulator_value", "lr_decay", "weight_decay",
         "maximize",
     )
+    _kernel_keys = ("lr", "eps", "eps_in_sqrt", "weight_decay", "maximize", "lr_decay")
+    _hyper_columns = 7  # the kernel keys and the group's start (see _loops._adagrad_row)
+    _flags = ("eps_in_sqrt", "maximize")
+
+    lr = _hyperparameter("lr")
+    eps = _hyperparameter("eps")
+    eps_in_sqrt = _hyperparameter("eps_in_sqrt")
+    initial_accumulator_value = _hyperparameter("initial_accumulator_value")
+    lr_decay = _hyperparameter("lr_decay")
+    weight_decay = _hyperparameter("weight_decay")
+    maximize = _hyperparameter("maximize")
 
     def __init__(
         self, params, lr=0.01, eps=1e-6, *, eps_in_sqrt=True, initial_accumulator_value=0.0,
         lr_decay=0.0, weight_decay=0.0, maximize=False, nonfinite="propagate",
     ):
-        hyper = dict(
+        defaults = dict(
             lr=lr, eps=eps, eps_in_sqrt=eps_in_sqrt,
             initial_accumulator_value=initial_accumulator_value, lr_decay=lr_decay,
             weight_decay=weight_decay, maximize=maximize,
         )
-        self._check_hyperparams(hyper)
-        super().__init__(params, _floats(hyper), nonfinite)
+        super().__init__(params, defaults, nonfinite)
 
-    def _check_hyperparams(self, h):
-        n = self._name
-        for key in ("lr", "eps", "initial_accumulator_value", "lr_decay", "weight_decay"):
-            _validation.check_range(f"{n}: {key}", h[key])
-        for flag in ("eps_in_sqrt", "maximize"):
-            _validation.check_flag(f"{n}: {flag}", h[flag])
+    @staticmethod
+    def _new_state(params, values):
+        return {"sum": [np.full_like(p, values["initial_accumulator_value"]) for p in params]}
 
-    def _init_state(self):
-        return {"sum": [np.full_like(p, self.initial_accumulator_value) for p in self.params]}
+    def _step_table(self, tab, t):
+        if tab.parallel and _threads.PARALLEL:
+            _loops._adagrad_group_parallel(*tab.args, self._hyper, t)
+        else:
+            _loops._adagrad_group_serial(*tab.args, self._hyper, t)
 
-    def _step_group(self, grp, t):
-        kernel = (_loops._adagrad_group_parallel if grp.parallel and _threads.PARALLEL
-                  else _loops._adagrad_group_serial)
-        kernel(
-            grp.table, grp.segments, grp.tasks, grp.like, self.lr, self.eps, self.eps_in_sqrt,
-            self.weight_decay, self.maximize, self.lr_decay, t,
-        )
+    def _device_hyper(self, where, x, values, i):
+        from ._math import _adagrad_hyper
 
-
-def _floats(hyper):
-    """Real hyperparameters as Python floats and flags as bools: one compiled specialization."""
-    return {k: bool(v) if isinstance(v, (bool, np.bool_)) else float(v) for k, v in hyper.items()}
+        return _adagrad_hyper.py_func(where, x, *values,
+                                      self.step_count + 1 - self._group_start[i])

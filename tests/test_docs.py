@@ -140,14 +140,20 @@ def test_landing_page_shows_the_rmsprop_figure(site):
 # -- API reference ------------------------------------------------------------------------------
 
 
+# Modules whose every name in __all__ has a page under api/generated/ (rmsprop_nb.cuda has
+# its own page: tests/test_cuda.py and the site build cover it).
+DOCUMENTED_MODULES = ("rmsprop_nb.kernels", "rmsprop_nb.toy", "rmsprop_nb.airfoil",
+                      "rmsprop_nb.warmup")
+
+
 def _public_pages():
     """The API page of every public name, derived from the modules' ``__all__``."""
+    import importlib
+
     import rmsprop_nb
-    import rmsprop_nb.kernels
-    import rmsprop_nb.toy
 
     pages = {}
-    for module in (rmsprop_nb.kernels, rmsprop_nb.toy):
+    for module in map(importlib.import_module, DOCUMENTED_MODULES):
         for name in module.__all__:
             pages[f"{module.__name__}.{name}"] = f"{module.__name__}.{name}"
     for name in rmsprop_nb.__all__:
@@ -166,7 +172,7 @@ EXPECTED_NAMES = [
     "rmsprop_nb.RMSProp", "rmsprop_nb.AdaGrad", "rmsprop_nb.kernels.rmsprop_step",
     "rmsprop_nb.kernels.adagrad_step", "rmsprop_nb.kernels.PARALLEL_MIN_BYTES",
     "rmsprop_nb.toy.f_2d", "rmsprop_nb.toy.f_2d_grad", "rmsprop_nb.toy.train_2d",
-    "rmsprop_nb.toy.show_trace_2d",
+    "rmsprop_nb.toy.show_trace_2d", "rmsprop_nb.warmup.warm_up", "rmsprop_nb.airfoil.train_ch7",
 ]
 
 
@@ -332,8 +338,8 @@ window.addEventListener("load", function () {
 </script>"""
 
 # The pages fixed for a 1280 px window; on the API pages only the formulas are checked.
-WHOLE_PAGES = ["user_guide/options.html", "user_guide/algorithms.html", "user_guide/sparse.html",
-               "benchmarks.html"]
+WHOLE_PAGES = ["user_guide/options.html", "user_guide/algorithms.html", "user_guide/kernels.html",
+               "user_guide/sparse.html", "benchmarks.html"]
 MATH_PAGES = ["api/generated/rmsprop_nb.RMSProp.html", "api/generated/rmsprop_nb.AdaGrad.html",
               "api/generated/rmsprop_nb.SparseGrad.html"] + [
     f"api/generated/rmsprop_nb.kernels.{name}.html"
@@ -395,3 +401,24 @@ def test_the_docs_speak_of_the_project_not_its_issue_tracker(site):
         mentions += [f"{p.relative_to(site.out)}: {m}"
                      for m in re.findall(r".{0,40}\bissues?\s+#?\d+.{0,20}", text, re.IGNORECASE)]
     assert not mentions, mentions
+
+
+# -- the examples in the docstrings run -----------------------------------------------------------
+
+DOCSTRING_MODULES = ("rmsprop_nb.kernels", "rmsprop_nb.optimizers", "rmsprop_nb.toy",
+                     "rmsprop_nb.warmup")
+
+
+@pytest.mark.parametrize("module", DOCSTRING_MODULES)
+def test_examples_in_the_docstrings_run(module, tmp_path, monkeypatch):
+    import importlib
+
+    monkeypatch.chdir(tmp_path)  # examples that write files write them here
+    mod = importlib.import_module(module)
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    tests = [t for t in finder.find(mod, module) if t.examples]
+    assert tests, f"{module} has no examples"
+    for test in tests:
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {module}"

@@ -369,13 +369,14 @@ def test_fuzz_optimizers(data):
                   a=np.zeros_like(p) if h.get("centered") else None) for p in params]
     for _ in range(2):
         if draw(st.integers(0, 9)) == 0:  # a schedule sets an attribute between steps
+            # checked and converted at the next step as the constructor does
             attr = draw(st.sampled_from(["lr", "eps", "weight_decay", "maximize"]))
             value = draw(st.sampled_from(BAD_REALS + BAD_FLAGS + [("ok", 0.02)]))[1]
             setattr(opt, attr, value)
             h[attr] = value
         grads = draw(grad_lists(params))
         step_ok = grads_ok(params, grads) and all(
-            real_ok(h[n], *OPT_REALS[name][n], kernel=True) for n in ("lr", "eps", "weight_decay")
+            real_ok(h[n], *OPT_REALS[name][n], kernel=False) for n in ("lr", "eps", "weight_decay")
         ) and flag_ok(h["maximize"])
         before = snapshot(params)
         count, skipped = opt.step_count, opt.skipped_steps

@@ -436,6 +436,37 @@ def test_optimizer_on_device_arrays_matches_optimizer_on_host_arrays(cls, hyper)
             assert_agrees(cuda.to_device(a), b)
 
 
+@pytest.mark.parametrize("cls", [RMSProp, AdaGrad])
+def test_groups_and_schedules_on_device_match_the_host(cls):
+    """Two groups with their own hyperparameters, a schedule, a group added mid-run."""
+    rng = np.random.default_rng(6)
+    host = _params(rng)
+    extra = rng.standard_normal(6)
+    options = ({"momentum": 0.5, "weight_decay": 0.01} if cls is RMSProp
+               else {"lr_decay": 0.1, "initial_accumulator_value": 0.1})
+
+    def build(arrays):
+        return cls([{"params": arrays[:2], "lr": lambda t: 0.1 / t},
+                    {"params": arrays[2:], **options}], lr=0.05)
+
+    on_host = build([p.copy(order="K") for p in host])
+    dev = [cuda.to_device(p) for p in host]
+    on_dev = build(dev)
+    for t in range(6):
+        if t == 3:
+            on_host.add_param_group({"params": [extra.copy()], "lr": 0.2})
+            on_dev.add_param_group({"params": [cuda.to_device(extra)], "lr": 0.2})
+            on_host.param_groups[1]["lr"] = on_dev.param_groups[1]["lr"] = 0.02
+        grads = [np.asarray(rng.standard_normal(p.shape), dtype=p.dtype,
+                            order="F" if p.ndim == 2 else "C") for p in on_host.params]
+        on_host.step(grads)
+        on_dev.step([cuda.to_device(g) for g in grads])
+    for d, h in zip(on_dev.params, on_host.params):
+        assert_agrees(d, h)
+    saved_dev, saved_host = on_dev.state_dict(), on_host.state_dict()
+    assert saved_dev["param_groups"] == saved_host["param_groups"]
+
+
 @pytest.mark.parametrize("cls,hyper", OPTIMIZERS)
 def test_device_state_dict_round_trip_continues_bit_for_bit(cls, hyper):
     rng = np.random.default_rng(5)
