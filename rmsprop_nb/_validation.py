@@ -50,13 +50,15 @@ class ShapeMismatch(ValueError):
 
 
 class RowOutOfRange(ValueError):
-    """A row index outside ``[0, n)``: ``RowOutOfRange(where, name, position, value, n)``."""
+    """A row index outside ``[0, n)``: ``RowOutOfRange(where, name, position, value, n)``,
+    and optionally how to name the table (default ``x``)."""
 
     def __str__(self):
-        where, name, position, value, n = self.args
-        valid = f"0 to {n - 1}" if n else "none: x has no rows"
+        where, name, position, value, n, *table = self.args
+        table = table[0] if table else "x"
+        valid = f"0 to {n - 1}" if n else f"none: {table} has no rows"
         return (
-            f"{where}: {name}[{position}] is {value}, out of range for x with {n} rows "
+            f"{where}: {name}[{position}] is {value}, out of range for {table} with {n} rows "
             f"(valid indices: {valid}; negative indices are not wrapped)"
         )
 

@@ -826,3 +826,16 @@ def test_row_launchers_refuse_host_tables_and_device_rows_are_checked():
         rcuda.adagrad_step_rows(cuda.to_device(np.ones((3, 2))), cuda.to_device(np.zeros(1)),
                                 cuda.to_device(np.ones((1, 2))),
                                 cuda.to_device(np.zeros((3, 2))), 0.1, 1e-6)
+
+
+def test_device_optimizers_refuse_sparse_gradients_and_point_to_the_row_launchers():
+    from rmsprop_nb import SparseGrad
+
+    x = cuda.to_device(np.ones((4, 2)))
+    opt = RMSProp([x], lr=0.1)
+    with pytest.raises(TypeError, match=r"RMSProp.step: grads\[0\] is a SparseGrad; the "
+                                        r"optimizers on GPU arrays take dense gradients.*"
+                                        r"rmsprop_nb.cuda.rmsprop_step_rows"):
+        opt.step([SparseGrad(np.array([1]), np.ones((1, 2)))])
+    assert opt.step_count == 0
+    np.testing.assert_array_equal(x.copy_to_host(), 1.0)
