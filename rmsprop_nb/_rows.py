@@ -2,25 +2,27 @@
 
 A row-sparse gradient is ``rows`` (k indices into the first axis of ``x``) and ``g`` (k rows of
 values, ``g[j]`` for row ``rows[j]``). Nothing here checks arguments (``kernels.py`` does,
-before calling in) and nothing here writes an update: each row is updated by the dense loop
-(:func:`_loops._update_serial`) on that row, and the catch-up of exact RMSProp is the formula of
-``_math.py``. What is here is the access pattern:
+before calling in) and nothing here writes an update: each element of a row is updated by the
+per-element math of ``_math.py`` (through :func:`_loops._update_element`, as the dense loops
+do), and exact RMSProp's catch-up is the formula of ``_math.py`` too. What is here is the
+access pattern:
 
 1. The entries are put in order of row, equal rows keeping their input order
    (:func:`_row_order`: a stable radix sort of the row indices, skipped when they already
    increase). Equal rows then form *runs*.
 2. Each run updates its row: once, with the run's values summed in input order into a scratch
    row (``duplicates="sum"``), or once per entry, in input order (``"sequential"``). In exact
-   RMSProp the row's state is first brought forward over the steps it missed.
+   RMSProp the row's state is first brought forward over the steps it missed, in the same pass
+   over the row as the update.
 3. Runs touch disjoint rows, so the parallel loop shares them among the threads in chunks of
    about equal numbers of entries, no chunk boundary inside a run. Every row is written by one
    thread and every sum is formed in input order: the serial and the parallel loop give the
    same bits, whatever the number of threads.
 
 What it costs beyond the rows' own bytes: two int64 arrays of k entries (the order and the
-radix sort's buffer), a 256-entry count per sort pass (ceil(log2(n) / 8) passes: 3 up to
-16.7 million rows), a read of ``rows`` per pass, and one scratch row per chunk. Time and memory
-grow with k, never with n.
+radix sort's buffer), a count of at most 2049 entries per sort pass (ceil(log2(n) / 11)
+passes: 2 up to 4 million rows, 3 up to 8 billion), a read of ``rows`` per pass, and one
+scratch row per chunk. Time and memory grow with k, never with n.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from numba.extending import overload
 from numba.np.ufunc.parallel import _iget_num_threads
 
 from ._jit import jit
-from ._loops import _BLOCK, _is_none, _update_serial
+from ._loops import _BLOCK, _is_none, _update_element, _update_serial
 from ._math import _gamma_power, _rmsprop_catch_up
 
 _RADIX_BITS = 11  # at most, per pass of the radix sort
@@ -153,24 +155,48 @@ def _decay_row(s, gavg, f):
             gavg[c] = a
 
 
-def _catch_up_before_step(s, gavg, h, last_step, r, step):
-    """Exact RMSProp: bring row ``r`` forward to step ``step - 1`` and record ``step``; nothing
-    when ``last_step`` is None (lazy RMSProp, AdaGrad; the checks refuse an exact step without
-    ``step``)."""
+def _missed_factor(s, h, last_step, r, step):
+    """Exact RMSProp: the decay :math:`\gamma^k` row ``r`` missed since it was last brought up
+    to date (1 when it missed nothing), and ``step`` recorded for it; 1 when ``last_step`` is
+    None (lazy RMSProp, AdaGrad; the checks refuse an exact step without ``step``). ``s``: a
+    row of the state, for the dtype."""
 
 
-@overload(_catch_up_before_step, jit_options=dict(error_model="numpy"))
-def _catch_up_before_step_impl(s, gavg, h, last_step, r, step):
+@overload(_missed_factor, jit_options=dict(error_model="numpy"))
+def _missed_factor_impl(s, h, last_step, r, step):
     if _is_none(last_step) or _is_none(step):
-        return lambda s, gavg, h, last_step, r, step: None
+        return lambda s, h, last_step, r, step: s.dtype.type(1)
 
-    def impl(s, gavg, h, last_step, r, step):
+    def impl(s, h, last_step, r, step):
         missed = step - 1 - last_step[r]
-        if missed > 0:
-            _decay_row(s, gavg, _gamma_power_cpu(h, s.dtype.type(missed)))
         last_step[r] = step
+        if missed > 0:
+            return _gamma_power_cpu(h, s.dtype.type(missed))
+        return s.dtype.type(1)
 
     return impl
+
+
+@jit
+def _update_row(x, g, s, buf, gavg, h, f):
+    """One row's update, with ``s`` and ``gavg`` first brought forward by the factor ``f``
+    (exact RMSProp's catch-up). ``f == 1`` (nothing to catch up) is the dense loop itself; else
+    one pass does both, element by element: a separate catch-up pass would wait for the state's
+    memory before the parameters'. (Two loops, not a test of ``f`` in one: LLVM vectorises a
+    loop without the branch.)"""
+    if f == s.dtype.type(1):
+        _update_serial(x, g, s, buf, gavg, h)
+        return
+    for i in range(x.size):
+        b = h.zero if buf is None else buf[i]
+        si, a = _rmsprop_catch_up_cpu(s[i], h.zero if gavg is None else gavg[i], f)
+        xi, si, b, a = _update_element(x[i], g[i], si, b, a, h, buf is not None, gavg is not None)
+        x[i] = xi
+        s[i] = si
+        if buf is not None:
+            buf[i] = b
+        if gavg is not None:
+            gavg[i] = a
 
 
 @jit(inline=True)
@@ -187,12 +213,11 @@ def _sum_rows(scratch, g, order, lo, hi):
 
 
 @jit(inline=True)
-def _update_run(x, g, s, buf, gavg, last_step, step, h, rows, order, lo, hi, sequential,
-                scratch):
-    """Update the row of run ``order[lo:hi]`` (2-D ``x``, ``g``, state; ``scratch``: a row)."""
+def _update_run(x, g, s, buf, gavg, h, rows, order, lo, hi, sequential, scratch, f):
+    """Update the row of run ``order[lo:hi]`` (2-D ``x``, ``g``, state; ``scratch``: a row),
+    its state first brought forward by ``f``."""
     r = np.int64(rows[order[lo]])
     xr, sr, br, ar = x[r], s[r], _row(buf, r), _row(gavg, r)
-    _catch_up_before_step(sr, ar, h, last_step, r, step)
     i = lo
     while i < hi:  # one update per entry (sequential), or one of the summed entries
         if sequential or hi - lo == 1:
@@ -201,7 +226,29 @@ def _update_run(x, g, s, buf, gavg, last_step, step, h, rows, order, lo, hi, seq
         else:
             gi = _sum_rows(scratch, g, order, lo, hi)
             i = hi
-        _update_serial(xr, gi, sr, br, ar, h)
+        _update_row(xr, gi, sr, br, ar, h, f)
+        f = sr.dtype.type(1)  # caught up: the next entries of a sequential run are plain steps
+
+
+@jit(inline=True)
+def _update_runs(x, g, s, buf, gavg, last_step, step, h, rows, order, lo, hi, sequential):
+    """Update the rows of the runs in ``order[lo:hi]`` (``lo`` and ``hi``: run starts). The
+    catch-up factors of all of them come first, in a pass of their own: reading ``last_step``
+    at scattered rows one after the other, rather than each just before its row's update,
+    lets the processor fetch them all at once."""
+    factors = np.empty(hi - lo, s.dtype)
+    p = lo
+    while p < hi:
+        e = _run_end(rows, order, p, hi)
+        factors[p - lo] = _missed_factor(s[0], h, last_step, np.int64(rows[order[p]]), step)
+        p = e
+    scratch = np.empty(x.shape[1], x.dtype)
+    p = lo
+    while p < hi:
+        e = _run_end(rows, order, p, hi)
+        _update_run(x, g, s, buf, gavg, h, rows, order, p, e, sequential, scratch,
+                    factors[p - lo])
+        p = e
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,13 +264,8 @@ def _rows_serial(x, rows, g, s, buf, gavg, last_step, step, h, sequential):
     if k == 0:
         return
     order = _row_order(rows, x.shape[0])
-    scratch = np.empty(x.shape[1], x.dtype)
-    lo = np.int64(0)  # not the literal 0: that would compile _update_run a second time
-    while lo < k:
-        hi = _run_end(rows, order, lo, k)
-        _update_run(x, g, s, buf, gavg, last_step, step, h, rows, order, lo, hi, sequential,
-                    scratch)
-        lo = hi
+    _update_runs(x, g, s, buf, gavg, last_step, step, h, rows, order, np.int64(0), k,
+                 sequential)
 
 
 @jit(parallel=True)
@@ -247,13 +289,8 @@ def _rows_parallel(x, rows, g, s, buf, gavg, last_step, step, h, sequential):
             b += 1
         bounds[c] = b
     for c in prange(count):
-        scratch = np.empty(m, x.dtype)
-        lo, hi = bounds[c], bounds[c + 1]
-        while lo < hi:
-            e = _run_end(rows, order, lo, hi)
-            _update_run(x, g, s, buf, gavg, last_step, step, h, rows, order, lo, e,
-                        sequential, scratch)
-            lo = e
+        _update_runs(x, g, s, buf, gavg, last_step, step, h, rows, order, bounds[c],
+                     bounds[c + 1], sequential)
 
 
 # --------------------------------------------------------------------------------------------
