@@ -156,7 +156,7 @@ def _decay_row(s, gavg, f):
 
 
 def _missed_factor(s, h, last_step, r, step):
-    """Exact RMSProp: the decay :math:`\gamma^k` row ``r`` missed since it was last brought up
+    r"""Exact RMSProp: the decay :math:`\gamma^k` row ``r`` missed since it was last brought up
     to date (1 when it missed nothing), and ``step`` recorded for it; 1 when ``last_step`` is
     None (lazy RMSProp, AdaGrad; the checks refuse an exact step without ``step``). ``s``: a
     row of the state, for the dtype."""
