@@ -178,9 +178,11 @@ def groups(n, rng, with_torch, dense_max):
         return c
 
     def rmsprop():
+        # zeros_like and full write their memory now (np.zeros would map it lazily, and the
+        # first steps would pay the page faults).
         s_exact, s_lazy = np.zeros_like(x), np.zeros_like(x)
         ns = dict(base, s_exact=s_exact, s_lazy=s_lazy, s_ceil=s_lazy, t=Step(),
-                  last=np.zeros(n, np.int64), rmsprop_step_rows=rmsprop_step_rows)
+                  last=np.full(n, 0, np.int64), rmsprop_step_rows=rmsprop_step_rows)
         return [
             Contender("ceiling", NAMES["ceiling"], ceiling, ns),
             Contender("rms_exact", NAMES["rms_exact"],
