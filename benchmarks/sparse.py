@@ -1,6 +1,6 @@
 """The ``sparse`` suite: row-sparse steps on an embedding table, by table size at fixed k.
 
-Setup (issue 10): a table of ``n`` rows of 64 float32, 4,096 row indices per step drawn from a
+Setup: a table of ``n`` rows of 64 float32, 4,096 row indices per step drawn from a
 Zipf law (exponent 1.1, duplicates included; the popular ranks are spread over the table by a
 fixed permutation), ``n`` from 1e4 to 1e7. Each step takes the next of 32 pre-drawn batches,
 so rows change from step to step as in training. Contenders, all on the same table ``x`` (the
