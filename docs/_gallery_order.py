@@ -11,6 +11,7 @@ READING_ORDER = [
     "plot_diabetes_regression.py",
     "plot_groups_schedule.py",
     "plot_njit_training_loop.py",
+    "plot_torch_rmsprop.py",
     "plot_glove_identifiers.py",
 ]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -71,10 +72,13 @@ numpydoc_validation_checks: set[str] = set()
 
 # -- Gallery -----------------------------------------------------------------------------------
 
+# Scripts named plot_torch_* need PyTorch: without it they are shown, not run.
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "gallery"),
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/plot_",
+    "filename_pattern": r"/plot_" if HAS_TORCH else r"/plot_(?!torch_)",
     "within_subsection_order": "_gallery_order.ReadingOrder",
     # The computation-times page pulls jQuery/DataTables from CDNs: keep the site offline.
     "write_computation_times": False,
@@ -173,7 +177,69 @@ def _fill_cuda_api(app, docname, source):
         source[0] = source[0].replace(CUDA_MARKER, _cuda_api_block())
 
 
+# -- The PyTorch API page: documented only when rmsprop_nb.torch imports (needs torch) ---------
+
+TORCH_MARKER = ".. rmsprop-nb-torch-api::"
+TORCH_API = """\
+.. automodule:: rmsprop_nb.torch
+   :no-members:
+
+.. currentmodule:: rmsprop_nb.torch
+
+.. autoclass:: RMSprop
+   :members: step, add_param_group, load_state_dict
+
+.. autoclass:: Adagrad
+   :members: step, add_param_group, load_state_dict
+"""
+
+
+def _torch_api_block() -> str:
+    try:
+        importlib.import_module("rmsprop_nb.torch")
+    except ImportError as exc:
+        return (
+            ".. note::\n\n"
+            "   ``rmsprop_nb.torch`` could not be imported when this page was built\n"
+            f"   (``{type(exc).__name__}: {exc}``), so its reference is not shown here.\n"
+            "   Install PyTorch and rebuild the documentation to include it.\n"
+        )
+    return TORCH_API
+
+
+def _fill_torch_api(app, docname, source):
+    if docname == "api/torch" and TORCH_MARKER in source[0]:
+        source[0] = source[0].replace(TORCH_MARKER, _torch_api_block())
+
+
+# -- Dotted names wrap after a dot -------------------------------------------------------------
+
+# The title of an API page is a dotted name with no space in it ("rmsprop_nb.kernels.
+# PARALLEL_MIN_BYTES"), often wider than the text column at a title's size and with nowhere to
+# wrap. A <wbr> after each dot lets it wrap there, in the page's title and in the previous/next
+# links under the page (the navigation and the <title> keep the plain name).
+_DOTTED = re.compile(r"[A-Za-z_][\w.]*\.[\w.]+")
+
+
+def _wrap_after_dots(name: str) -> str:
+    return name.replace(".", ".<wbr>")
+
+
+def _dotted_titles_wrap(app, pagename, templatename, context, doctree):
+    if "body" in context:
+        context["body"] = re.sub(
+            r'<h1>([^<]+)(?=<a class="headerlink")',
+            lambda m: "<h1>" + (_wrap_after_dots(m[1]) if _DOTTED.fullmatch(m[1]) else m[1]),
+            context["body"], count=1,
+        )
+    for link in ("prev", "next"):
+        if context.get(link) and _DOTTED.fullmatch(context[link].get("title", "")):
+            context[link] = dict(context[link], title=_wrap_after_dots(context[link]["title"]))
+
+
 def setup(app):
     app.connect("builder-inited", _copy_mathjax)
+    app.connect("html-page-context", _dotted_titles_wrap)
     app.connect("source-read", _fill_cuda_api)
+    app.connect("source-read", _fill_torch_api)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -31,7 +31,8 @@ fast = train_2d("adagrad", lr=2.0)
 # :math:`\eta / \sqrt{s_t + \epsilon}` only shrinks, and it has become small before
 # :math:`x_1` (the flat direction) got anywhere. Five times the learning rate reaches the
 # minimum in the same 20 steps.
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained", sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True,
+                         layout="constrained")
 for ax, points, lr in zip(axes, (slow, fast), (0.4, 2.0)):
     show_trace_2d(f_2d, points, ax=ax)
     ax.set_title(rf"AdaGrad, $\eta = {lr:g}$")

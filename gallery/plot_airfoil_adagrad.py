@@ -22,6 +22,9 @@ here so that this page repeats; the book's are not.
 NASA RP-1218, 1989, via the UCI Machine Learning Repository, licensed CC BY 4.0; it ships
 with the package.
 
+The concise runs are repeated with :class:`rmsprop_nb.torch.Adagrad`, the same class on this
+package's kernels (one import changed).
+
 Needs matplotlib and torch (PyTorch): ``python -m pip install ".[gallery]"`` (without it, the
 concise runs are drawn as a placeholder).
 """
@@ -68,10 +71,15 @@ except ImportError:
 
 concise = {}  # label: optimizer class
 if torch is not None:
+    import rmsprop_nb.torch
+
     concise["torch.optim.Adagrad"] = torch.optim.Adagrad
+    # The same class on this package's kernels: change one import.
+    concise["rmsprop_nb.torch.Adagrad"] = rmsprop_nb.torch.Adagrad
 hyper = {"lr": 0.1}
 for label, optimizer_class in concise.items():
-    train_pytorch_ch7(optimizer_class, hyper, features, labels, seed=0)
+    train_pytorch_ch7(optimizer_class, hyper, features, labels,
+                      seed=0)
     plt.title(f"concise: {label}", fontsize=9)
     plt.show()
 if not concise:  # a placeholder keeps this page's figure numbers
@@ -108,7 +116,8 @@ for row, (name, (book, run)) in enumerate(runs.items()):
     finals = np.array([run(seed=seed)[-1] for seed in range(50)])
     per_epoch = (time.perf_counter() - start) / 50 / 2
     print(f"{name}: min {finals.min():.6f}, "
-          f"median {np.median(finals):.6f}, max {finals.max():.6f}; "
+          f"median {np.median(finals):.6f}, "
+          f"max {finals.max():.6f}; "
           f"book {book:.6f}, "
           f"{np.sum(finals < book)} of 50 lower; "
           f"{per_epoch * 1e3:.2f} ms per epoch")

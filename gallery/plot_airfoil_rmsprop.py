@@ -22,6 +22,9 @@ the book's are not.
 NASA RP-1218, 1989, via the UCI Machine Learning Repository, licensed CC BY 4.0; it ships
 with the package.
 
+The concise runs are repeated with :class:`rmsprop_nb.torch.RMSprop`, the same class on this
+package's kernels (one import changed).
+
 Needs matplotlib and torch (PyTorch): ``python -m pip install ".[gallery]"`` (without it, the
 concise runs are drawn as a placeholder).
 """
@@ -51,8 +54,8 @@ print(features.shape, features.dtype, labels.shape, labels.dtype)
 # ------------
 # The book's cell, with a seed. Each epoch runs as one compiled loop that calls the kernel;
 # the book's Python loop takes about 0.05 s per epoch and prints ``loss: 0.243452``.
-train_ch7(rmsprop, init_rmsprop_states(), {"lr": 0.01, "gamma": 0.9},
-          features, labels, seed=0)
+train_ch7(rmsprop, init_rmsprop_states(),
+          {"lr": 0.01, "gamma": 0.9}, features, labels, seed=0)
 plt.title("from scratch: rmsprop_nb", fontsize=9)
 plt.show()
 
@@ -68,10 +71,15 @@ except ImportError:
 
 concise = {}  # label: optimizer class
 if torch is not None:
+    import rmsprop_nb.torch
+
     concise["torch.optim.RMSprop"] = torch.optim.RMSprop
+    # The same class on this package's kernels: change one import.
+    concise["rmsprop_nb.torch.RMSprop"] = rmsprop_nb.torch.RMSprop
 hyper = {"lr": 0.01, "alpha": 0.9}
 for label, optimizer_class in concise.items():
-    train_pytorch_ch7(optimizer_class, hyper, features, labels, seed=0)
+    train_pytorch_ch7(optimizer_class, hyper, features, labels,
+                      seed=0)
     plt.title(f"concise: {label}", fontsize=9)
     plt.show()
 if not concise:  # a placeholder keeps this page's figure numbers
@@ -110,7 +118,8 @@ for row, (name, (book, run)) in enumerate(runs.items()):
     finals = np.array([run(seed=seed)[-1] for seed in range(50)])
     per_epoch = (time.perf_counter() - start) / 50 / 2
     print(f"{name}: min {finals.min():.6f}, "
-          f"median {np.median(finals):.6f}, max {finals.max():.6f}; "
+          f"median {np.median(finals):.6f}, "
+          f"max {finals.max():.6f}; "
           f"book {book:.6f}, "
           f"{np.sum(finals < book)} of 50 lower; "
           f"{per_epoch * 1e3:.2f} ms per epoch")

@@ -87,7 +87,8 @@ print("two evaluations, the same bits:", same)
 steps = 60
 opt = RMSProp([w0], lr=0.1, gamma=0.9)
 local = rmsprop_nb.RMSProp([np.zeros(d)], lr=0.1, gamma=0.9)
-Xn, yn = client.compute([X, y], sync=True)  # small: for the loss curve
+# small: brought here for the loss curve
+Xn, yn = client.compute([X, y], sync=True)
 
 
 def loss(w):
@@ -97,9 +98,11 @@ def loss(w):
 
 losses, local_losses = [], []
 for step in range(steps):
-    opt.step([gradient(opt.params[0])])  # returns at once: the workers compute
-    # One round trip per step: the Dask optimizer's new parameters (for the
-    # loss curve) and the gradient for the single-process optimizer.
+    # returns at once: the workers compute
+    opt.step([gradient(opt.params[0])])
+    # One round trip per step: the Dask optimizer's new parameters
+    # (for the loss curve) and the gradient for the single-process
+    # optimizer.
     w, g = dask.compute(opt.params[0], gradient(local.params[0]))
     local.step([g])
     losses.append(loss(w))
@@ -108,7 +111,8 @@ for step in range(steps):
 w = opt.params[0].compute()
 print(f"after {steps} steps: loss {losses[-1]:.6f}, "
       f"max |w - w_true| = {np.abs(w - w_true).max():.4f}")
-same = np.array_equal(w.view(np.uint8), local.params[0].view(np.uint8))
+w_local = local.params[0]
+same = np.array_equal(w.view(np.uint8), w_local.view(np.uint8))
 print("Dask and single-process parameters, the same bits:", same)
 
 # %%
@@ -120,8 +124,10 @@ print("Dask and single-process parameters, the same bits:", same)
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.semilogy(losses, lw=2.5, label="rmsprop_nb.dask.RMSProp")
 ax.semilogy(local_losses, "k--", lw=1, label="rmsprop_nb.RMSProp")
-ax.axhline(0.5 * 0.1**2, color="0.6", lw=0.8, ls=":", label="noise floor")
-ax.set(xlabel="step", ylabel="loss", title="Least squares, 8 row blocks")
+ax.axhline(0.5 * 0.1**2, color="0.6", lw=0.8, ls=":",
+           label="noise floor")
+ax.set(xlabel="step", ylabel="loss",
+       title="Least squares, 8 row blocks")
 ax.legend()
 fig.tight_layout()
 plt.show()

@@ -42,7 +42,8 @@ X = (X - X.mean(axis=0)) / X.std(axis=0)
 y = (y - y.mean()) / y.std()
 n, d = X.shape
 batch_size, epochs, seed = 10, 2, 0
-print(f"{n} examples, {d} features; batches of {batch_size}, {epochs} epochs")
+print(f"{n} examples, {d} features; "
+      f"batches of {batch_size}, {epochs} epochs")
 
 
 def loss(w, b):
@@ -51,7 +52,8 @@ def loss(w, b):
 
 
 def train(make_step):
-    """Train from the same start on the same minibatches; loss after every batch."""
+    """Train from the same start on the same minibatches; the loss
+    after every batch."""
     rng = np.random.default_rng(seed)
     w = rng.normal(0.0, 0.01, size=d)
     b = np.zeros(1)
@@ -82,10 +84,18 @@ def sgd(w, b, lr=0.05):
     return step
 
 
+def adagrad(w, b):
+    return AdaGrad([w, b], lr=0.1).step
+
+
+def rmsprop(w, b):
+    return RMSProp([w, b], lr=0.01, gamma=0.9).step
+
+
 curves = {
     "SGD, lr 0.05": train(sgd),
-    "AdaGrad, lr 0.1": train(lambda w, b: AdaGrad([w, b], lr=0.1).step),
-    "RMSProp, lr 0.01, gamma 0.9": train(lambda w, b: RMSProp([w, b], lr=0.01, gamma=0.9).step),
+    "AdaGrad, lr 0.1": train(adagrad),
+    "RMSProp, lr 0.01, gamma 0.9": train(rmsprop),
 }
 for name, history in curves.items():
     print(f"{name:28s} final loss {history[-1]:.4f}")
@@ -96,16 +106,19 @@ for name, history in curves.items():
 # AdaGrad's large first steps bring the loss down fastest; RMSProp, with a learning rate ten
 # times smaller, needs about half an epoch more. All three end near the least-squares loss
 # (dotted line), bouncing at the noise level of gradients from 10 examples.
-w_best, *_ = np.linalg.lstsq(np.c_[X, np.ones(n)], y, rcond=None)
+w_best, *_ = np.linalg.lstsq(np.c_[X, np.ones(n)], y,
+                             rcond=None)
 best = loss(w_best[:-1], w_best[-1])
 
 fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-epoch_axis = np.linspace(0, epochs, len(next(iter(curves.values()))))
+epoch_axis = np.linspace(0, epochs,
+                         len(next(iter(curves.values()))))
 for name, history in curves.items():
     ax.plot(epoch_axis, history, label=name)
 ax.axhline(best, color="0.4", linestyle=":", label="least squares")
 ax.set_xlabel("epoch")
 ax.set_ylabel("training loss")
-ax.set_title("Linear regression on the diabetes data, batch size 10")
+ax.set_title("Linear regression on the diabetes data, "
+             "batch size 10")
 ax.legend()
 plt.show()

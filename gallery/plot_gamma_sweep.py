@@ -38,8 +38,11 @@ for gamma in gammas:
 # :math:`\gamma = 0.9` approaches smoothly. :math:`\gamma = 0.99` starts with a step ten times
 # too long that overshoots to :math:`x_2 \approx 2`, and then its long memory of those large
 # early gradients keeps the later steps short, so it settles anyway.
-fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), layout="constrained")
+fig, axes = plt.subplots(2, 2, figsize=(9, 6.5),
+                         layout="constrained")
 for ax, gamma in zip(axes.flat, gammas):
     show_trace_2d(f_2d, runs[gamma], ax=ax)
-    ax.set_title(rf"$\gamma = {gamma:g}$,  $1 / (1 - \gamma) = {1 / (1 - gamma):.0f}$")
+    memory = 1 / (1 - gamma)
+    ax.set_title(rf"$\gamma = {gamma:g}$,  "
+                 rf"$1 / (1 - \gamma) = {memory:.0f}$")
 plt.show()

@@ -41,7 +41,8 @@ def train_njit(x, curvature, steps, lr, gamma, eps):
         for i in range(x.size):  # gradient and loss in one pass
             g[i] = curvature[i] * x[i]
         losses[t] = 0.5 * np.sum(g * x)
-        rmsprop_step(x, g, s, lr, gamma, eps)  # the package's kernel, in place
+        # the package's kernel, in place
+        rmsprop_step(x, g, s, lr, gamma, eps)
     return losses
 
 
@@ -77,7 +78,8 @@ train_njit(x0.copy(), curvature, 2, lr, gamma, eps)  # compile
 t_njit, loss_njit, x_njit = best_time(train_njit)
 t_numpy, loss_numpy, x_numpy = best_time(train_numpy)
 
-print(f"largest difference in x after {steps} steps: {np.max(np.abs(x_njit - x_numpy)):.1e}")
+diff = np.max(np.abs(x_njit - x_numpy))
+print(f"largest difference in x after {steps} steps: {diff:.1e}")
 print(f"NumPy loop : {1e6 * t_numpy / steps:6.2f} us per step")
 print(f"@njit loop : {1e6 * t_njit / steps:6.2f} us per step")
 print(f"speed-up   : {t_numpy / t_njit:.1f}x")
@@ -89,14 +91,17 @@ print(f"speed-up   : {t_numpy / t_njit:.1f}x")
 # compiled step makes one fused pass. (The loss levels off: with a constant :math:`\eta`,
 # RMSProp's steps stay about :math:`\eta` long, so it hovers near the minimum; a decreasing
 # learning rate would take it further.)
-fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
-left.semilogy(loss_numpy, label="NumPy loop", linewidth=3, alpha=0.5)
+fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5),
+                                  layout="constrained")
+left.semilogy(loss_numpy, label="NumPy loop", linewidth=3,
+              alpha=0.5)
 left.semilogy(loss_njit, "--", label="@njit loop + rmsprop_step")
 left.set_xlabel("step")
 left.set_ylabel("f(x)")
 left.set_title("Same trajectory")
 left.legend()
-right.bar(["NumPy loop", "@njit loop"], [1e6 * t_numpy / steps, 1e6 * t_njit / steps],
+us_per_step = [1e6 * t_numpy / steps, 1e6 * t_njit / steps]
+right.bar(["NumPy loop", "@njit loop"], us_per_step,
           color=["#1f77b4", "#ff7f0e"])
 right.set_ylabel("microseconds per step")
 right.set_title(f"d = {d}, {t_numpy / t_njit:.0f}x faster compiled")

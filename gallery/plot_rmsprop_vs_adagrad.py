@@ -35,7 +35,7 @@ lr, gamma, eps, steps = 0.4, 0.9, 1e-6, 40
 
 
 def run(update):
-    """Points visited and effective learning rates, one row per step."""
+    """Points visited, effective learning rates: a row per step."""
     x = np.array([-5.0, -2.0])
     s = np.zeros(2)
     points, rates = [x.copy()], []
@@ -47,8 +47,10 @@ def run(update):
     return np.array(points), np.array(rates)
 
 
-rms_points, rms_rates = run(lambda x, g, s: rmsprop_step(x, g, s, lr, gamma, eps))
-ada_points, ada_rates = run(lambda x, g, s: adagrad_step(x, g, s, lr, eps))
+rms_points, rms_rates = run(
+    lambda x, g, s: rmsprop_step(x, g, s, lr, gamma, eps))
+ada_points, ada_rates = run(
+    lambda x, g, s: adagrad_step(x, g, s, lr, eps))
 print(f"after {steps} steps  RMSProp x = {rms_points[-1].round(6)}")
 print(f"after {steps} steps  AdaGrad x = {ada_points[-1].round(6)}")
 
@@ -62,9 +64,11 @@ print(f"after {steps} steps  AdaGrad x = {ada_points[-1].round(6)}")
 # :math:`1/\sqrt{\gamma}` per step, so its steps stay useful. The rate is large only where the
 # gradient is tiny: since :math:`s_t \ge (1 - \gamma)\, g_t^2`, a step is never longer than
 # :math:`\eta / \sqrt{1 - \gamma}`.
-fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4),
+                                  layout="constrained")
 show_trace_2d(f_2d, rms_points, ax=left)
-left.plot(ada_points[:, 0], ada_points[:, 1], "-s", color="#2ca02c", markersize=4)
+left.plot(ada_points[:, 0], ada_points[:, 1], "-s", color="#2ca02c",
+          markersize=4)
 left.lines[0].set_label("RMSProp")
 left.lines[1].set_label("AdaGrad")
 left.legend(loc="lower right")
@@ -72,8 +76,10 @@ left.set_title(rf"Same learning rate $\eta = {lr}$, {steps} steps")
 
 t = np.arange(1, steps + 1)
 for k, style in ((0, "-"), (1, "--")):
-    right.semilogy(t, rms_rates[:, k], style, color="#ff7f0e", label=f"RMSProp, $x_{k + 1}$")
-    right.semilogy(t, ada_rates[:, k], style, color="#2ca02c", label=f"AdaGrad, $x_{k + 1}$")
+    right.semilogy(t, rms_rates[:, k], style, color="#ff7f0e",
+                   label=f"RMSProp, $x_{k + 1}$")
+    right.semilogy(t, ada_rates[:, k], style, color="#2ca02c",
+                   label=f"AdaGrad, $x_{k + 1}$")
 right.set_xlabel("step $t$")
 right.set_ylabel(r"effective rate $\eta / \sqrt{s_t + \epsilon}$")
 right.set_title("Per-coordinate effective learning rate")

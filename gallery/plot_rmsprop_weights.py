@@ -37,7 +37,8 @@ steps = np.arange(40)
 fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
 for gamma in (0.95, 0.9, 0.8, 0.7):
     weights = (1 - gamma) * gamma**steps
-    (line,) = ax.plot(steps, weights, label=rf"$\gamma = {gamma:.2f}$")
+    (line,) = ax.plot(steps, weights,
+                      label=rf"$\gamma = {gamma:.2f}$")
 
     x, s = np.zeros(1), np.zeros(1)
     memory = []

@@ -28,11 +28,8 @@ from ._math import (
     AdaGradHyper, _adagrad_hyper, _adagrad_update, _rmsprop_hyper, _rmsprop_update,
 )
 
-#: Arrays of at least this many bytes are updated by the parallel (``prange``) loop, smaller
-#: ones by the serial loop: below it, waking the thread pool costs more than it saves.
-#: Measured with ``benchmarks/run.py`` (its ``threshold`` suite) on a 2-core AMD EPYC: idle,
-#: the parallel loop won from 48 KiB (float32) and 32 KiB (float64) up, by 1.2-1.5x at
-#: 64-96 KiB; with other processes running, the crossover moved to 96-128 KiB.
+# Arrays of at least this many bytes take the parallel loops (public, and measured: see
+# rmsprop_nb.kernels.PARALLEL_MIN_BYTES).
 PARALLEL_MIN_BYTES = 1 << 17
 
 # Elements per task of the parallel loops: large enough to amortise the task, small enough to
@@ -116,6 +113,25 @@ def _update_serial(x, g, s, buf, gavg, h):
             buf[i] = b
         if gavg is not None:
             gavg[i] = a
+
+
+@jit
+def _update_into(x, g, s, buf, gavg, h, x_out, s_out, buf_out, gavg_out):
+    """:func:`_update_serial` out of place: read ``x`` and the state, write the new values
+    to the ``_out`` arrays (for Dask's tasks, which must not modify their inputs: one pass
+    over memory instead of a copy and then an update)."""
+    for i in range(x.size):
+        b = h.zero if buf is None else buf[i]
+        a = h.zero if gavg is None else gavg[i]
+        xi, si, b, a = _update_element(
+            x[i], g[i], s[i], b, a, h, buf is not None, gavg is not None
+        )
+        x_out[i] = xi
+        s_out[i] = si
+        if buf is not None:
+            buf_out[i] = b
+        if gavg is not None:
+            gavg_out[i] = a
 
 
 # The parallel loops hand each task *slices* of the arrays: an inner loop over
@@ -392,6 +408,38 @@ def _adagrad_group_serial(table, segments, tasks, like, hyper, t):
 def _adagrad_group_parallel(table, segments, tasks, like, hyper, t):
     """:func:`_adagrad_group_serial`, the tasks shared among Numba's threads."""
     _adagrad_tasks(table, segments, tasks, like, hyper, t)
+
+
+# --------------------------------------------------------------------------------------------
+# Packed chunks (rmsprop_nb.dask): a parameter and its state as the rows of one (rows, n)
+# array; the new rows are written to another such array. Rows are -1 when a buffer is off.
+# --------------------------------------------------------------------------------------------
+
+
+@jit
+def _rmsprop_packed(src, g, dst, lr, gamma, eps, eps_in_sqrt, weight_decay, maximize,
+                    momentum, buf_row, avg_row):
+    h = _rmsprop_hyper("RMSProp.step", src, lr, gamma, eps, eps_in_sqrt, weight_decay,
+                       maximize, momentum)
+    if buf_row < 0 and avg_row < 0:
+        _update_into(src[0], g, src[1], None, None, h, dst[0], dst[1], None, None)
+    elif avg_row < 0:
+        _update_into(src[0], g, src[1], src[buf_row], None, h, dst[0], dst[1], dst[buf_row],
+                     None)
+    elif buf_row < 0:
+        _update_into(src[0], g, src[1], None, src[avg_row], h, dst[0], dst[1], None,
+                     dst[avg_row])
+    else:
+        _update_into(src[0], g, src[1], src[buf_row], src[avg_row], h, dst[0], dst[1],
+                     dst[buf_row], dst[avg_row])
+
+
+@jit
+def _adagrad_packed(src, g, dst, lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay,
+                    step):
+    h = _adagrad_hyper("AdaGrad.step", src, lr, eps, eps_in_sqrt, weight_decay, maximize,
+                       lr_decay, step)
+    _update_into(src[0], g, src[1], None, None, h, dst[0], dst[1], None, None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -125,8 +125,8 @@ def _not_an_array(name, a, dtype="np.float64"):
     hint = ""
     if module == "torch":
         hint = (
-            "; for a CPU tensor pass t.detach().numpy() (no copy), for a CUDA tensor use "
-            "rmsprop_nb.cuda (or the optimizers, which accept GPU arrays)"
+            "; to train torch tensors use rmsprop_nb.torch (drop-in torch.optim optimizers, "
+            "CPU and CUDA); for a CPU tensor pass t.detach().numpy() (no copy)"
         )
     elif hasattr(a, "__cuda_array_interface__"):
         hint = "; for GPU arrays use rmsprop_nb.cuda (or the optimizers, which accept them)"

@@ -10,7 +10,8 @@ the book's names, so the book's cells run with ``d2l`` replaced by this module::
     from rmsprop_nb.airfoil import rmsprop, init_rmsprop_states
 
     features, labels = d2l.get_data_ch7()
-    d2l.train_ch7(rmsprop, init_rmsprop_states(), {'lr': 0.01, 'gamma': 0.9}, features, labels)
+    d2l.train_ch7(rmsprop, init_rmsprop_states(),
+                  {'lr': 0.01, 'gamma': 0.9}, features, labels)
 
 * :func:`get_data_ch7` reads the data, which ships with the package (credit: Brooks, Pope and
   Marcolini, NASA RP-1218, 1989, via the UCI Machine Learning Repository, CC BY 4.0; see
@@ -103,8 +104,9 @@ def get_data_ch7():
     >>> features, labels = get_data_ch7()
     >>> features.shape, features.dtype, labels.shape, labels.dtype
     ((1500, 5), dtype('float32'), (1500,), dtype('float32'))
-    >>> features[0].round(4), labels[0].round(4)
-    (array([-0.662 , -1.1464,  1.7993,  1.3129, -0.6448], dtype=float32), np.float32(0.1979))
+    >>> features[0].round(4), labels[0].round(4)  # doctest: +NORMALIZE_WHITESPACE
+    (array([-0.662 , -1.1464,  1.7993,  1.3129, -0.6448],
+           dtype=float32), np.float32(0.1979))
     """
     source = resources.files(__package__) / "data" / _DATA_FILE
     with source.open("rb") as f:
@@ -234,8 +236,9 @@ def adagrad(params, states, hyperparams):
     Passed to :func:`train_ch7`, as in the book:
 
     >>> features, labels = get_data_ch7()
-    >>> losses = train_ch7(adagrad, init_adagrad_states(), {'lr': 0.1},
-    ...                    features, labels, seed=0, plot=False)  # doctest: +ELLIPSIS
+    >>> losses = train_ch7(adagrad, init_adagrad_states(),
+    ...                    {'lr': 0.1}, features, labels,
+    ...                    seed=0, plot=False)  # doctest: +ELLIPSIS
     loss: 0.24..., ... sec per epoch
 
     Called directly, on any parameter with ``data`` and ``grad``:
@@ -307,8 +310,8 @@ def rmsprop(params, states, hyperparams):
 
     >>> features, labels = get_data_ch7()
     >>> losses = train_ch7(rmsprop, init_rmsprop_states(),
-    ...                    {'lr': 0.01, 'gamma': 0.9}, features, labels,
-    ...                    seed=0, plot=False)  # doctest: +ELLIPSIS
+    ...                    {'lr': 0.01, 'gamma': 0.9},
+    ...                    features, labels, seed=0, plot=False)  # doctest: +ELLIPSIS
     loss: 0.24..., ... sec per epoch
 
     Called directly, on any parameter with ``data`` and ``grad``:
@@ -589,8 +592,8 @@ def train_ch7(
 
     >>> features, labels = get_data_ch7()
     >>> losses = train_ch7(rmsprop, init_rmsprop_states(),
-    ...                    {'lr': 0.01, 'gamma': 0.9}, features, labels,
-    ...                    seed=0, plot=False)  # doctest: +ELLIPSIS
+    ...                    {'lr': 0.01, 'gamma': 0.9},
+    ...                    features, labels, seed=0, plot=False)  # doctest: +ELLIPSIS
     loss: 0.24..., ... sec per epoch
     >>> len(losses)
     31
@@ -600,8 +603,9 @@ def train_ch7(
     >>> def sgd(params, states, hyperparams):
     ...     for p in params:
     ...         p.data -= hyperparams['lr'] * p.grad
-    >>> losses = train_ch7(sgd, None, {'lr': 0.05}, features, labels,
-    ...                    seed=0, verbose=False, plot=False)
+    >>> losses = train_ch7(sgd, None, {'lr': 0.05},
+    ...                    features, labels, seed=0,
+    ...                    verbose=False, plot=False)
     >>> bool(losses[-1] < 0.25 < losses[0])
     True
     """

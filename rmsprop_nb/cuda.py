@@ -139,13 +139,15 @@ rmsprop_update.__doc__ = r"""RMSProp for one element, as a CUDA device function.
     ...         xi, si = x[i], s[i]
     ...         for _ in range(steps):
     ...             gi = c[i] * xi
-    ...             xi, si, _, _ = rmsprop_update(xi, gi, si, h.zero, h.zero, h, False, False)
+    ...             xi, si, _, _ = rmsprop_update(
+    ...                 xi, gi, si, h.zero, h.zero, h, False, False)
     ...         x[i] = xi
     ...         s[i] = si
     >>> x = cuda.to_device(np.array([-5.0, -2.0]))
     >>> c = cuda.to_device(np.array([0.2, 4.0]))
     >>> s = cuda.to_device(np.zeros(2))
-    >>> train[1, 32](x, c, s, rmsprop_hyper(x.dtype, lr=0.4, gamma=0.9, eps=1e-6), 20)
+    >>> h = rmsprop_hyper(x.dtype, lr=0.4, gamma=0.9, eps=1e-6)
+    >>> train[1, 32](x, c, s, h, 20)
     >>> print("x1 {:f}, x2 {:f}".format(*x.copy_to_host()))
     x1 -0.010599, x2 0.000000
     """
@@ -198,7 +200,8 @@ adagrad_update.__doc__ = r"""AdaGrad for one element, as a CUDA device function.
     >>> x = cuda.to_device(np.array([1.0, -1.0], dtype=np.float32))
     >>> g = cuda.to_device(np.array([0.5, -2.0], dtype=np.float32))
     >>> s = cuda.to_device(np.zeros(2, dtype=np.float32))
-    >>> adagrad_kernel[1, 32](x, g, s, adagrad_hyper(np.float32, lr=0.1, eps=0.0))
+    >>> h = adagrad_hyper(np.float32, lr=0.1, eps=0.0)
+    >>> adagrad_kernel[1, 32](x, g, s, h)
     >>> x.copy_to_host()
     array([ 0.9, -0.9], dtype=float32)
     """
@@ -318,7 +321,8 @@ def adagrad_hyper(
     Examples
     --------
     >>> from rmsprop_nb.cuda import adagrad_hyper
-    >>> h = adagrad_hyper("float64", lr=0.1, eps=1e-10, lr_decay=0.5, step=3)
+    >>> h = adagrad_hyper("float64", lr=0.1, eps=1e-10,
+    ...                   lr_decay=0.5, step=3)
     >>> float(h.lr)   # 0.1 / (1 + 2 * 0.5)
     0.05
     """

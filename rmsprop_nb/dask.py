@@ -3,8 +3,9 @@ r"""The optimizers over Dask arrays: parameters and state live on a Dask cluster
 :class:`RMSProp` and :class:`AdaGrad` here take the hyperparameters and options of
 :class:`rmsprop_nb.RMSProp` and :class:`rmsprop_nb.AdaGrad` (same names, defaults, checks and
 messages) and give the same results bit for bit: every chunk is updated by the same compiled
-kernels, :func:`rmsprop_nb.kernels.rmsprop_step` and :func:`~rmsprop_nb.kernels.adagrad_step`,
-and the update is element-wise, so how an array is cut into chunks changes no bit.
+per-element update as :func:`rmsprop_nb.kernels.rmsprop_step` and
+:func:`~rmsprop_nb.kernels.adagrad_step`, and the update is element-wise, so how an array is
+cut into chunks changes no bit.
 
 How a step runs. Each parameter and its state buffers are stacked into one *packed* array of
 shape ``(rows,) + param.shape`` (rows: the parameter, then the state buffers that are on),
@@ -12,8 +13,8 @@ chunked like the parameter and one chunk deep along the rows: one task per chunk
 chunk and the matching chunk of the gradient and returns the new packed chunk. The result is
 persisted, so parameters and state stay on the workers; the client only sends the small graph.
 A task never changes its input (Dask may run it again, or hand the same input to other tasks):
-it copies the chunk, into memory recycled from the previous steps, and the kernel updates the
-copy in place.
+the kernel reads the old chunk and writes the new one, in one pass, into memory recycled from
+the previous steps.
 
 Works with any Dask scheduler: a ``distributed`` cluster (the point of this module), or the
 threaded or synchronous scheduler of plain ``dask`` (handy in tests and doctests). ``import
@@ -37,7 +38,7 @@ import fsspec
 import numpy as np
 
 from . import optimizers
-from .kernels import adagrad_step, rmsprop_step
+from . import _loops
 
 __all__ = ["RMSProp", "AdaGrad", "rmsprop_update", "adagrad_update", "row_block_sum"]
 
@@ -55,21 +56,21 @@ _FORMAT_VERSION = 1
 # --------------------------------------------------------------------------------------------
 
 
-def _rmsprop_rows(rows, g, h):
-    """RMSProp on the rows of a packed chunk: rows[0] the parameter, then the state."""
-    rmsprop_step(
-        rows[0], g, rows[1], h["lr"], h["gamma"], h["eps"], h["eps_in_sqrt"],
-        h["weight_decay"], h["maximize"], h["momentum"],
-        None if h["buf_row"] is None else rows[h["buf_row"]], h["centered"],
-        None if h["avg_row"] is None else rows[h["avg_row"]],
+def _rmsprop_rows(src, g, dst, h):
+    """RMSProp from the rows of a packed chunk (``src[0]`` the parameter, then the state) into
+    the rows of ``dst``."""
+    _loops._rmsprop_packed(
+        src, g, dst, h["lr"], h["gamma"], h["eps"], h["eps_in_sqrt"], h["weight_decay"],
+        h["maximize"], h["momentum"], -1 if h["buf_row"] is None else h["buf_row"],
+        -1 if h["avg_row"] is None else h["avg_row"],
     )
 
 
-def _adagrad_rows(rows, g, h):
-    """AdaGrad on the rows of a packed chunk: rows[0] the parameter, rows[1] the sum."""
-    adagrad_step(
-        rows[0], g, rows[1], h["lr"], h["eps"], h["eps_in_sqrt"], h["weight_decay"],
-        h["maximize"], h["lr_decay"], h["step"],
+def _adagrad_rows(src, g, dst, h):
+    """AdaGrad from the rows of a packed chunk (the parameter, the sum) into ``dst``."""
+    _loops._adagrad_packed(
+        src, g, dst, h["lr"], h["eps"], h["eps_in_sqrt"], h["weight_decay"], h["maximize"],
+        h["lr_decay"], h["step"],
     )
 
 
@@ -121,15 +122,16 @@ _POOL = _BufferPool()
 
 
 def _update_block(packed, g, algorithm, h):
-    """The new packed chunk: a copy of ``packed``, updated in place from the gradient ``g``."""
+    """The new packed chunk, computed from ``packed`` and the gradient ``g`` into new memory
+    (a task must not modify its inputs): one pass, reading the old rows, writing the new."""
     new = _POOL.empty(packed.shape, packed.dtype)
-    np.copyto(new, packed)
-    # The kernels need C-contiguous, aligned arrays of one memory order; a chunk that arrived
-    # over the network may be neither.
+    # The kernels need C-contiguous, aligned arrays; a chunk that arrived over the network may
+    # be neither.
+    src = packed if packed.flags.c_contiguous and packed.flags.aligned else packed.copy()
     g = np.ascontiguousarray(g).reshape(-1)
     if not g.flags.aligned:
         g = g.copy()
-    _ROWS_KERNELS[algorithm](new.reshape(new.shape[0], -1), g, h)
+    _ROWS_KERNELS[algorithm](src.reshape(src.shape[0], -1), g, new.reshape(new.shape[0], -1), h)
     return new
 
 
@@ -202,10 +204,10 @@ def rmsprop_update(
         s &\leftarrow \gamma s + (1 - \gamma)\, g^2 \\
         x &\leftarrow x - \eta\, \frac{g}{\sqrt{s + \epsilon}}
         \quad\text{or}\quad x - \eta\, \frac{g}{\sqrt{s} + \epsilon}
-        \ (\texttt{eps\_in\_sqrt=False})
+        \ (\mathtt{eps\_in\_sqrt{=}False})
 
     Nothing runs until you compute or persist the result; each chunk becomes one task, which
-    copies its chunk and updates the copy with :func:`rmsprop_nb.kernels.rmsprop_step`.
+    reads its chunk and writes the updated one with the kernels' per-element update.
 
     Parameters
     ----------
@@ -244,8 +246,10 @@ def rmsprop_update(
     >>> packed = da.stack([x, da.zeros_like(x)]).rechunk({0: -1})
     >>> with dask.config.set(scheduler="synchronous"):
     ...     for _ in range(20):
-    ...         g = packed[0] * np.array([0.2, 4.0])      # gradient of 0.1 x1^2 + 2 x2^2
-    ...         packed = rmsprop_update(packed, g, lr=0.4, gamma=0.9).persist()
+    ...         # the gradient of 0.1 x1^2 + 2 x2^2
+    ...         g = packed[0] * np.array([0.2, 4.0])
+    ...         packed = rmsprop_update(
+    ...             packed, g, lr=0.4, gamma=0.9).persist()
     ...     x1, x2 = packed[0].compute()
     >>> print(f"x1 {x1:f}, x2 {x2:f}")
     x1 -0.010599, x2 0.000000
@@ -277,7 +281,7 @@ def adagrad_update(
         s &\leftarrow s + g^2, \qquad \eta_t = \frac{\eta}{1 + (t - 1)\,\delta} \\
         x &\leftarrow x - \eta_t\, \frac{g}{\sqrt{s + \epsilon}}
         \quad\text{or}\quad x - \eta_t\, \frac{g}{\sqrt{s} + \epsilon}
-        \ (\texttt{eps\_in\_sqrt=False})
+        \ (\mathtt{eps\_in\_sqrt{=}False})
 
     Parameters
     ----------
@@ -317,7 +321,8 @@ def adagrad_update(
     >>> with dask.config.set(scheduler="synchronous"):
     ...     for t in range(1, 21):
     ...         g = packed[0] * np.array([0.2, 4.0])
-    ...         packed = adagrad_update(packed, g, step=t, lr=0.4).persist()
+    ...         packed = adagrad_update(
+    ...             packed, g, step=t, lr=0.4).persist()
     ...     x1, x2 = packed[0].compute()
     >>> print(f"x1 {x1:f}, x2 {x2:f}")
     x1 -2.382563, x2 -0.158591
@@ -417,7 +422,8 @@ def row_block_sum(fn, X, y, w):
     >>> from rmsprop_nb.dask import row_block_sum
     >>> def grad(Xb, yb, w):
     ...     return Xb.T @ (Xb @ w - yb)
-    >>> X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(2, 2))   # 3 row blocks
+    >>> X = da.from_array(np.arange(12.0).reshape(6, 2),
+    ...                   chunks=(2, 2))  # 3 row blocks
     >>> y = da.ones(6, chunks=2)
     >>> w = np.array([0.5, -0.25])
     >>> with dask.config.set(scheduler="synchronous"):
@@ -949,11 +955,11 @@ class RMSProp(_DaskOptimizer):
 
         s_t &= \gamma\, s_{t-1} + (1 - \gamma)\, g_t^2 \\
         x_t &= x_{t-1} - \eta\, \frac{g_t}{\sqrt{s_t + \epsilon}}
-        \qquad (\texttt{eps\_in\_sqrt=True},\ \text{the book})
+        \qquad (\mathtt{eps\_in\_sqrt{=}True},\ \text{the book})
 
     or :math:`x_t = x_{t-1} - \eta\, g_t / (\sqrt{s_t} + \epsilon)` with
     ``eps_in_sqrt=False`` (PyTorch); ``centered`` and ``momentum`` as in
-    :class:`rmsprop_nb.RMSProp`. Each chunk is updated by
+    :class:`rmsprop_nb.RMSProp`. Each chunk is updated with the per-element update of
     :func:`rmsprop_nb.kernels.rmsprop_step` in a task on the worker that holds it.
 
     Parameters
@@ -1017,18 +1023,20 @@ class RMSProp(_DaskOptimizer):
     Examples
     --------
     The book's example on a two-worker cluster (in this process; a real cluster is the same
-    code with another ``Client``):
+    code with another ``Client``), the parameter cut into two chunks:
 
     >>> import numpy as np, dask.array as da
     >>> from distributed import Client, LocalCluster
     >>> from rmsprop_nb.dask import RMSProp
-    >>> cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+    >>> cluster = LocalCluster(n_workers=2, threads_per_worker=1,
+    ...                        processes=False,
     ...                        dashboard_address="127.0.0.1:0")
     >>> client = Client(cluster)
-    >>> x = da.from_array(np.array([-5.0, -2.0]), chunks=1)     # two chunks
+    >>> x = da.from_array(np.array([-5.0, -2.0]), chunks=1)
     >>> opt = RMSProp([x], lr=0.4, gamma=0.9)
     >>> for _ in range(20):
-    ...     opt.step([opt.params[0] * np.array([0.2, 4.0])])   # gradient of 0.1 x1^2 + 2 x2^2
+    ...     # the gradient of 0.1 x1^2 + 2 x2^2
+    ...     opt.step([opt.params[0] * np.array([0.2, 4.0])])
     >>> x1, x2 = opt.params[0].compute()
     >>> print(f"x1 {x1:f}, x2 {x2:f}")
     x1 -0.010599, x2 0.000000
@@ -1036,7 +1044,8 @@ class RMSProp(_DaskOptimizer):
     The state moves to the single-process optimizer (and back) bit for bit:
 
     >>> import rmsprop_nb
-    >>> local = rmsprop_nb.RMSProp([opt.params[0].compute()], lr=0.4)
+    >>> local = rmsprop_nb.RMSProp([opt.params[0].compute()],
+    ...                            lr=0.4)
     >>> local.load_state_dict(opt.state_dict())
     >>> local.step_count, local.gamma
     (20, 0.9)
@@ -1093,12 +1102,12 @@ class AdaGrad(_DaskOptimizer):
 
         s_t &= s_{t-1} + g_t^2, \qquad \eta_t = \frac{\eta}{1 + (t-1)\,\delta} \\
         x_t &= x_{t-1} - \eta_t\, \frac{g_t}{\sqrt{s_t + \epsilon}}
-        \qquad (\texttt{eps\_in\_sqrt=True},\ \text{the book})
+        \qquad (\mathtt{eps\_in\_sqrt{=}True},\ \text{the book})
 
     or :math:`x_t = x_{t-1} - \eta_t\, g_t / (\sqrt{s_t} + \epsilon)` with
     ``eps_in_sqrt=False`` (PyTorch); :math:`s_0` is ``initial_accumulator_value``. Each chunk
-    is updated by :func:`rmsprop_nb.kernels.adagrad_step` in a task on the worker that holds
-    it.
+    is updated with the per-element update of :func:`rmsprop_nb.kernels.adagrad_step` in a
+    task on the worker that holds it.
 
     Parameters
     ----------
@@ -1155,7 +1164,8 @@ class AdaGrad(_DaskOptimizer):
     >>> from rmsprop_nb.dask import AdaGrad
     >>> folder = tempfile.mkdtemp()
     >>> x = da.from_array(np.array([-5.0, -2.0]), chunks=1)
-    >>> opt = AdaGrad([x], lr=0.4, checkpoint_every=10, checkpoint_dir=folder)
+    >>> opt = AdaGrad([x], lr=0.4, checkpoint_every=10,
+    ...               checkpoint_dir=folder)
     >>> with dask.config.set(scheduler="synchronous"):
     ...     for _ in range(20):
     ...         opt.step([opt.params[0] * np.array([0.2, 4.0])])
@@ -1169,7 +1179,8 @@ class AdaGrad(_DaskOptimizer):
 
     >>> again = AdaGrad([da.zeros(2, chunks=1)])
     >>> with dask.config.set(scheduler="synchronous"):
-    ...     print(again.load(folder)[-14:], again.step_count, again.lr)
+    ...     path = again.load(folder)
+    >>> print(path[-14:], again.step_count, again.lr)
     step-000000020 20 0.4
     >>> import shutil; shutil.rmtree(folder)
     """

@@ -32,7 +32,8 @@ from numba.extending import overload
 
 from . import _threads
 from ._jit import jit
-from ._loops import PARALLEL_MIN_BYTES, _flat, _is_none, _update_blocks, _update_serial
+from . import _loops
+from ._loops import _flat, _is_none, _update_blocks, _update_serial
 from ._math import _adagrad_hyper, _rmsprop_hyper
 from ._rows import _as_rows, _catch_up_parallel, _catch_up_serial, _rows_parallel, _rows_serial
 from ._validation import (
@@ -43,6 +44,14 @@ __all__ = [
     "rmsprop_step", "adagrad_step", "rmsprop_step_rows", "adagrad_step_rows", "rmsprop_catch_up",
     "PARALLEL_MIN_BYTES",
 ]
+
+#: Arrays of at least this many bytes (131072, 128 KiB) are updated by the parallel
+#: (``prange``) loop, smaller ones by the serial loop: below it, waking Numba's thread pool
+#: costs more than it saves. The optimizers apply it to the bytes of all the arrays of one
+#: dtype together. Measured with ``benchmarks/run.py`` (its ``threshold`` suite) on a 2-core
+#: AMD EPYC: idle, the parallel loop won from 48 KiB (float32) and 32 KiB (float64) up, by
+#: 1.2-1.5x at 64-96 KiB; with other processes running, the crossover moved to 96-128 KiB.
+PARALLEL_MIN_BYTES = _loops.PARALLEL_MIN_BYTES
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,7 +263,8 @@ def rmsprop_step(
     >>> import numpy as np
     >>> from rmsprop_nb.kernels import rmsprop_step
     >>> x = np.array([-5.0, -2.0]); s = np.zeros(2)
-    >>> g = np.array([0.2, 4.0]) * x          # gradient of 0.1 x1^2 + 2 x2^2
+    >>> # the gradient of 0.1 x1^2 + 2 x2^2
+    >>> g = np.array([0.2, 4.0]) * x
     >>> rmsprop_step(x, g, s, lr=0.4, gamma=0.9, eps=1e-6)
     >>> x.round(6)
     array([-3.735095, -0.735089])
@@ -392,7 +402,8 @@ def adagrad_step(
     >>> from rmsprop_nb.kernels import adagrad_step
     >>> x = np.array([-5.0, -2.0]); s = np.zeros(2)
     >>> for _ in range(20):
-    ...     adagrad_step(x, np.array([0.2, 4.0]) * x, s, lr=0.4, eps=1e-6)
+    ...     g = np.array([0.2, 4.0]) * x
+    ...     adagrad_step(x, g, s, lr=0.4, eps=1e-6)
     >>> print(f"x1 {x[0]:f}, x2 {x[1]:f}")
     x1 -2.382563, x2 -0.158591
     """

@@ -1007,16 +1007,20 @@ class RMSProp(_Optimizer):
     -----
     How to get the same numbers as other libraries:
 
-    ============ ===================================== ==================================
-    library      its call                              this class
-    ============ ===================================== ==================================
-    d2l (book)   ``rmsprop(eta, gamma=0.9)``, eps 1e-6 ``RMSProp(p, lr=eta, gamma=0.9)``
-    PyTorch      ``RMSprop(p, lr, alpha=0.99,``        ``RMSProp(p, lr, gamma=0.99,``
-                 ``eps=1e-8)``                         ``eps=1e-8, eps_in_sqrt=False)``
-    optax        ``rmsprop(lr, decay=0.9, eps=1e-8)``  ``RMSProp(p, lr, 0.9, 1e-8)``
-    Keras        ``RMSprop(lr, rho=0.9,``              ``RMSProp(p, lr, 0.9, 1e-7)``
-                 ``epsilon=1e-7)``
-    ============ ===================================== ==================================
+    .. list-table::
+       :header-rows: 1
+       :widths: 55 45
+
+       * - library: its call
+         - this class
+       * - d2l (book): ``rmsprop(eta, gamma=0.9)``, eps 1e-6
+         - ``RMSProp(p, lr=eta, gamma=0.9)``
+       * - PyTorch: ``RMSprop(p, lr, alpha=0.99, eps=1e-8)``
+         - ``RMSProp(p, lr, gamma=0.99, eps=1e-8, eps_in_sqrt=False)``
+       * - optax: ``rmsprop(lr, decay=0.9, eps=1e-8)``
+         - ``RMSProp(p, lr, 0.9, 1e-8)``
+       * - Keras: ``RMSprop(lr, rho=0.9, epsilon=1e-7)``
+         - ``RMSProp(p, lr, 0.9, 1e-7)``
 
     PyTorch's ``momentum``, ``centered``, ``weight_decay`` and ``maximize`` have the same
     meaning here. Keras's own ``momentum`` and ``centered`` differ in detail.
@@ -1041,7 +1045,8 @@ class RMSProp(_Optimizer):
     >>> x = np.array([-5.0, -2.0])
     >>> opt = RMSProp([x], lr=0.4, gamma=0.9)
     >>> for _ in range(20):
-    ...     opt.step([np.array([0.2, 4.0]) * x])   # gradient of 0.1 x1^2 + 2 x2^2
+    ...     # the gradient of 0.1 x1^2 + 2 x2^2
+    ...     opt.step([np.array([0.2, 4.0]) * x])
     >>> print(f"x1 {x[0]:f}, x2 {x[1]:f}")
     x1 -0.010599, x2 0.000000
 
@@ -1219,17 +1224,20 @@ class AdaGrad(_Optimizer):
 
     Notes
     -----
-    ============ ======================================= ====================================
-    library      its call                                this class
-    ============ ======================================= ====================================
-    d2l (book)   ``adagrad(eta)``, eps 1e-6              ``AdaGrad(p, lr=eta)``
-    PyTorch      ``Adagrad(p, lr=0.01, eps=1e-10)``      ``AdaGrad(p, 0.01, 1e-10,``
-                                                         ``eps_in_sqrt=False)``
-    optax        ``adagrad(lr, initial_accumulator``     ``AdaGrad(p, lr, 1e-7,``
-                 ``_value=0.1, eps=1e-7)``               ``initial_accumulator_value=0.1)``
-    Keras        ``Adagrad(lr, initial_accumulator``     ``AdaGrad(p, lr, 1e-7,``
-                 ``_value=0.1, epsilon=1e-7)``           ``initial_accumulator_value=0.1)``
-    ============ ======================================= ====================================
+    .. list-table::
+       :header-rows: 1
+       :widths: 55 45
+
+       * - library: its call
+         - this class
+       * - d2l (book): ``adagrad(eta)``, eps 1e-6
+         - ``AdaGrad(p, lr=eta)``
+       * - PyTorch: ``Adagrad(p, lr=0.01, eps=1e-10)``
+         - ``AdaGrad(p, 0.01, 1e-10, eps_in_sqrt=False)``
+       * - optax: ``adagrad(lr, initial_accumulator_value=0.1, eps=1e-7)``
+         - ``AdaGrad(p, lr, 1e-7, initial_accumulator_value=0.1)``
+       * - Keras: ``Adagrad(lr, initial_accumulator_value=0.1, epsilon=1e-7)``
+         - ``AdaGrad(p, lr, 1e-7, initial_accumulator_value=0.1)``
 
     The per-element update is :func:`rmsprop_nb.kernels.adagrad_step`; a parameter with a
     row-sparse gradient is stepped by :func:`rmsprop_nb.kernels.adagrad_step_rows` (as

@@ -225,7 +225,8 @@ def show_trace_2d(f, results, ax=None):
     Examples
     --------
     >>> from matplotlib.figure import Figure
-    >>> ax = show_trace_2d(f_2d, train_2d(verbose=False), ax=Figure().add_subplot())
+    >>> trace = train_2d(verbose=False)
+    >>> ax = show_trace_2d(f_2d, trace, ax=Figure().add_subplot())
     >>> len(ax.lines[0].get_xdata())
     21
     """

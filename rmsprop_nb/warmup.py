@@ -23,7 +23,8 @@ _DTYPES = ("float32", "float64")
 _RMSPROP_STATE = ((False, False), (True, False), (False, True), (True, True))
 
 
-def warm_up(dtypes=_DTYPES, algorithms=_ALGORITHMS, *, parallel=True, progress=None):
+def warm_up(dtypes=_DTYPES, algorithms=_ALGORITHMS, *, parallel=True, torch=False,
+            progress=None):
     r"""Compile (or load from the disk cache) the kernels that typical calls use.
 
     For each dtype and algorithm it calls, on throw-away arrays: the kernel
@@ -46,6 +47,9 @@ def warm_up(dtypes=_DTYPES, algorithms=_ALGORITHMS, *, parallel=True, progress=N
         The algorithms to compile.
     parallel : bool, default True
         Also compile the parallel loops (for arrays of at least ``PARALLEL_MIN_BYTES``).
+    torch : bool, default False
+        Also take a step of :mod:`rmsprop_nb.torch`'s optimizers on CPU tensors (needs
+        PyTorch; importing it takes about a second).
     progress : callable or None
         Called as ``progress(label, seconds)`` after each item (the command line prints them).
 
@@ -120,7 +124,22 @@ def warm_up(dtypes=_DTYPES, algorithms=_ALGORITHMS, *, parallel=True, progress=N
                     x, g, s, 0.01, 1e-6, True, 0.0, False, 0.0, 1))
                 timed(f"AdaGrad.step {label}",
                       lambda: AdaGrad([x], nonfinite="raise").step([g]))
+            if torch:
+                _warm_torch(algorithms, dtype, n, label, timed)
     return done
+
+
+def _warm_torch(algorithms, dtype, n, label, timed):
+    import torch
+
+    import rmsprop_nb.torch as rt
+
+    classes = {"rmsprop": rt.RMSprop, "adagrad": rt.Adagrad}
+    for name in algorithms:
+        p = torch.zeros(n, dtype=getattr(torch, dtype), requires_grad=True)
+        p.grad = torch.ones_like(p)
+        opt = classes[name]([p])
+        timed(f"rmsprop_nb.torch.{classes[name].__name__} {label}", opt.step)
 
 
 def main(argv=None):
@@ -137,10 +156,12 @@ def main(argv=None):
                         default=list(_ALGORITHMS), help="algorithms (default: both)")
     parser.add_argument("--serial-only", action="store_true",
                         help="skip the parallel loops (for programs with small arrays only)")
+    parser.add_argument("--torch", action="store_true",
+                        help="also rmsprop_nb.torch's optimizers (needs PyTorch)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     done = warm_up(args.dtypes, args.algorithms, parallel=not args.serial_only,
-                   progress=lambda label, s: print(f"{s:7.2f} s  {label}", flush=True))
+                   torch=args.torch, progress=lambda label, s: print(f"{s:7.2f} s  {label}", flush=True))
     print(f"{time.perf_counter() - start:7.2f} s  in all ({len(done)} kinds of call)")
     return 0
 

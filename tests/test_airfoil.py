@@ -49,6 +49,8 @@ SCRATCH = {
 CONCISE = {  # the optimizer class, by its import path
     "torch.optim.Adagrad": ({"lr": 0.1}, 0.243147),
     "torch.optim.RMSprop": ({"lr": 0.01, "alpha": 0.9}, 0.243676),
+    "rmsprop_nb.torch.Adagrad": ({"lr": 0.1}, 0.243147),
+    "rmsprop_nb.torch.RMSprop": ({"lr": 0.01, "alpha": 0.9}, 0.243676),
 }
 
 
@@ -466,6 +468,8 @@ TABLE_ROWS = {  # the page's table rows: name -> (kind, key)
     "§7.5 AdaGrad, torch": ("concise", "torch.optim.Adagrad"),
     "§7.6 RMSProp, scratch": ("scratch", "rmsprop"),
     "§7.6 RMSProp, torch": ("concise", "torch.optim.RMSprop"),
+    "§7.5 AdaGrad, rmsprop_nb.torch": ("concise", "rmsprop_nb.torch.Adagrad"),
+    "§7.6 RMSProp, rmsprop_nb.torch": ("concise", "rmsprop_nb.torch.RMSprop"),
 }
 
 
@@ -489,7 +493,7 @@ def test_chapter_page_credits_the_data_and_shows_every_run():
     for _, book in CONCISE.values():
         assert f"loss: {book:f}" in text
     for script in ("plot_airfoil_adagrad", "plot_airfoil_rmsprop"):
-        for figure in ("001", "002", "003"):
+        for figure in ("001", "002", "003", "004"):
             assert f"sphx_glr_{script}_{figure}.png" in text
     assert "sphx_glr_plot_rmsprop_weights_001.png" in text
     index = (REPO / "docs" / "index.rst").read_text(encoding="utf-8")

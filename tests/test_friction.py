@@ -276,7 +276,8 @@ def test_a_torch_tensor_gets_a_hint():
     from rmsprop_nb.kernels import rmsprop_step
 
     t = torch.zeros(3)
-    with pytest.raises(TypeError, match=r"got Tensor; for a CPU tensor pass t.detach\(\).numpy\(\)"):
+    with pytest.raises(TypeError, match=r"got Tensor; to train torch tensors use "
+                       r"rmsprop_nb.torch .*; for a CPU tensor pass t.detach\(\).numpy\(\)"):
         RMSProp([t])
     with pytest.raises(TypeError, match=r"rmsprop_step: x must be a numpy.ndarray, got Tensor; "):
         rmsprop_step(t, np.zeros(3), np.zeros(3), 0.1, 0.9, 1e-6)

@@ -211,3 +211,26 @@ def test_after_a_warm_up_first_calls_compile_nothing_of_the_package(tmp_path):
     assert "compiled: []" in _run([script.name], cache, tmp_path)
     # The same calls with an empty cache do compile: the check above can fail.
     assert "compiled: []" not in _run([script.name], tmp_path / "empty", tmp_path)
+
+
+def _readme_blocks():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+
+
+@pytest.mark.parametrize("block", range(len(_readme_blocks())))
+def test_readme_code_blocks_run_twice_after_the_cli(block, tmp_path):
+    """Every Python block of README, as a new user runs it: after `python -m rmsprop_nb`
+    warmed the cache, as a file, twice, each time in a new process."""
+    code = _readme_blocks()[block]
+    if "dask" in code:
+        pytest.importorskip("distributed")
+    cache = tmp_path / "numba-cache"
+    _run(["-m", "rmsprop_nb", "--out", "fig.png"], cache, tmp_path)
+    script = tmp_path / "readme_block.py"
+    script.write_text(code)
+    outputs = [_run([script.name], cache, tmp_path) for _ in range(2)]
+    same = [re.sub(r"\d+\.\d+ sec", "<time> sec", out) for out in outputs]  # timings differ
+    assert same[0] == same[1]
+    if "print(" in code and "epoch 20" in code:
+        assert f"epoch 20, {BOOK_RMSPROP}" in outputs[0]
