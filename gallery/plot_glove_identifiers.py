@@ -34,21 +34,27 @@ from numba import njit
 from rmsprop_nb.kernels import adagrad_step_rows
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # snake_case and CamelCase parts
+# the parts of snake_case and CamelCase names
+PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 LEFT_OUT = set(keyword.kwlist) | {"self", "cls"}
 
 
 def words(text):
-    parts = (p.lower() for name in IDENTIFIER.findall(text) for p in PART.findall(name))
+    parts = (p.lower() for name in IDENTIFIER.findall(text)
+             for p in PART.findall(name))
     return [w for w in parts if len(w) > 1 and w not in LEFT_OUT]
 
 
-files = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
-documents = [words(f.read_text(encoding="utf-8", errors="replace")) for f in files]
+stdlib = Path(sysconfig.get_paths()["stdlib"])
+files = sorted(stdlib.glob("*.py"))
+documents = [words(f.read_text(encoding="utf-8", errors="replace"))
+             for f in files]
 V = 2000  # the most frequent words
-vocab = [w for w, _ in Counter(w for d in documents for w in d).most_common(V)]
+counts = Counter(w for d in documents for w in d)
+vocab = [w for w, _ in counts.most_common(V)]
 index = {w: i for i, w in enumerate(vocab)}
-print(f"{len(files)} modules, {sum(map(len, documents)):,} words, vocabulary of {V}")
+total = sum(map(len, documents))
+print(f"{len(files)} modules, {total:,} words, vocabulary of {V}")
 
 # %%
 # Co-occurrences
@@ -58,8 +64,11 @@ print(f"{len(files)} modules, {sum(map(len, documents)):,} words, vocabulary of 
 # :math:`w_i^\top \tilde w_j + b_i + \tilde b_j \approx \log X_{ij}` for every pair with
 # :math:`X_{ij} > 0`, each pair weighted by :math:`f(X_{ij}) = \min(1, (X_{ij}/100)^{3/4})`.
 window = 6
-ids = np.concatenate([np.array([index[w] for w in d if w in index] + [-1] * window)
-                      for d in documents])  # -1: a gap between modules
+# the words of every module, then -1s: a gap between modules
+ids = np.concatenate([
+    np.array([index[w] for w in d if w in index] + [-1] * window)
+    for d in documents
+])
 X = np.zeros(V * V)
 for k in range(1, window + 1):
     a, b = ids[:-k], ids[k:]
@@ -68,7 +77,8 @@ for k in range(1, window + 1):
 X += X.reshape(V, V).T.ravel()  # both directions
 pairs = np.flatnonzero(X)
 I, J = pairs // V, pairs % V
-log_x, f_x = np.log(X[pairs]), np.minimum(1.0, (X[pairs] / 100.0) ** 0.75)
+log_x = np.log(X[pairs])
+f_x = np.minimum(1.0, (X[pairs] / 100.0) ** 0.75)
 print(f"{pairs.size:,} word pairs co-occur")
 
 # %%
@@ -83,7 +93,8 @@ print(f"{pairs.size:,} word pairs co-occur")
 
 
 @njit
-def train(I, J, log_x, f_x, W, C, b, c, sW, sC, sb, sc, epochs, batch, lr, seed):
+def train(I, J, log_x, f_x, W, C, b, c, sW, sC, sb, sc, epochs,
+          batch, lr, seed):
     np.random.seed(seed)
     d = W.shape[1]
     losses = np.empty(epochs)
@@ -96,7 +107,8 @@ def train(I, J, log_x, f_x, W, C, b, c, sW, sC, sb, sc, epochs, batch, lr, seed)
             chosen = order[lo:lo + batch]
             m = chosen.size
             rows, cols = I[chosen], J[chosen]
-            for t in range(m):  # the gradient of 0.5 f (w.c + b_i + c_j - log X)^2
+            # the gradient of 0.5 f (w.c + b_i + c_j - log X)^2
+            for t in range(m):
                 p = chosen[t]
                 i, j = rows[t], cols[t]
                 diff = b[i] + c[j] - log_x[p]
@@ -122,10 +134,12 @@ W, C = ((rng.random((V, d)) - 0.5) / d for _ in range(2))
 b, c = np.zeros(V), np.zeros(V)
 sums = [np.ones_like(a) for a in (W, C, b, c)]
 start = time.perf_counter()
-losses = train(I, J, log_x, f_x, W, C, b, c, *sums, epochs, batch, lr, 0)
-print(f"{epochs} epochs of {pairs.size // batch + 1:,} minibatches in "
-      f"{time.perf_counter() - start:.1f} s (the first call includes compilation); "
-      f"loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+losses = train(I, J, log_x, f_x, W, C, b, c, *sums, epochs, batch,
+               lr, 0)
+seconds = time.perf_counter() - start
+print(f"{epochs} epochs of {pairs.size // batch + 1:,} minibatches "
+      f"in {seconds:.1f} s (the first call compiles)")
+print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f}")
 
 # %%
 # What a step touches
@@ -133,8 +147,9 @@ print(f"{epochs} epochs of {pairs.size // batch + 1:,} minibatches in "
 # A minibatch names at most 256 rows of each 2000-row table, and fewer distinct ones: the
 # kernel reads and writes those rows only, where a dense AdaGrad step (a gradient of zeros
 # elsewhere: the same result) would walk every row.
-distinct = np.mean([np.unique(I[rng.integers(0, I.size, batch)]).size for _ in range(200)])
-print(f"distinct word rows per minibatch: {distinct:.0f} of {V} ({distinct / V:.0%})")
+samples = [rng.integers(0, I.size, batch) for _ in range(200)]
+distinct = np.mean([np.unique(I[s]).size for s in samples])
+print(f"distinct word rows per minibatch: {distinct:.0f} of {V}")
 
 # %%
 # Nearest neighbours
@@ -149,7 +164,8 @@ def neighbours(word, count=6):
     return [vocab[k] for k in np.argsort(-similarity)[1:count + 1]]
 
 
-for word in ["encode", "read", "socket", "lock", "path", "year", "error", "test"]:
+for word in ["encode", "read", "socket", "lock", "path", "year",
+             "error", "test"]:
     print(f"{word:>8}: {', '.join(neighbours(word))}")
 
 # %%
@@ -159,25 +175,40 @@ for word in ["encode", "read", "socket", "lock", "path", "year", "error", "test"
 # opposites do. Left: the loss per epoch. Right: for pairs of opposite words, where the second
 # ranks among the first one's neighbours (1: its nearest; a word picked at random ranks about
 # 1000th of 2000).
-opposites = [("encode", "decode"), ("start", "end"), ("host", "port"), ("input", "output"),
-             ("left", "right"), ("true", "false"), ("head", "tail"), ("min", "max"),
-             ("first", "last"), ("open", "close"), ("key", "value"), ("client", "server"),
-             ("read", "write"), ("get", "set"), ("acquire", "release")]
-opposites = [(a, b) for a, b in opposites if a in index and b in index]
+opposites = [
+    ("encode", "decode"), ("start", "end"), ("host", "port"),
+    ("input", "output"), ("left", "right"), ("true", "false"),
+    ("head", "tail"), ("min", "max"), ("first", "last"),
+    ("open", "close"), ("key", "value"), ("client", "server"),
+    ("read", "write"), ("get", "set"), ("acquire", "release"),
+]
+opposites = [(a, b) for a, b in opposites
+             if a in index and b in index]
 similarity = vectors @ vectors.T
-ranks = [int((similarity[index[a]] > similarity[index[a], index[b]]).sum())
-         for a, b in opposites]  # the word itself ranks 0th
 
-fig, (ax_loss, ax_rank) = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+
+def rank(a, b):
+    """How many words are nearer to a than b is (a itself: 0)."""
+    near_a = similarity[index[a]]
+    return int((near_a > near_a[index[b]]).sum())
+
+
+ranks = [rank(a, b) for a, b in opposites]
+
+fig, (ax_loss, ax_rank) = plt.subplots(1, 2, figsize=(10, 4.4),
+                                       layout="constrained")
 ax_loss.plot(np.arange(1, epochs + 1), losses, "o-")
-ax_loss.set(xlabel="epoch", ylabel="weighted squared error per pair",
-            title="GloVe loss, AdaGrad on the rows of each minibatch")
+ax_loss.set(xlabel="epoch",
+            ylabel="weighted squared error per pair",
+            title="GloVe loss, AdaGrad on the minibatch's rows")
 y = np.arange(len(opposites))[::-1]
 ax_rank.barh(y, ranks, color="C1")
 ax_rank.axvline(V / 2, color="gray", ls="--", lw=1)
-ax_rank.text(V / 2, y[0], "a random word ", color="gray", ha="right", va="center", fontsize=9)
+ax_rank.text(V / 2, y[0], "a random word ", color="gray",
+             ha="right", va="center", fontsize=9)
 ax_rank.set_xscale("log")
-ax_rank.set(yticks=y, yticklabels=[f"{a} → {b}" for a, b in opposites], xlim=(0.8, 2 * V),
+labels = [f"{a} → {b}" for a, b in opposites]
+ax_rank.set(yticks=y, yticklabels=labels, xlim=(0.8, 2 * V),
             xlabel="rank among the first word's neighbours",
             title="opposites among the nearest neighbours")
 plt.show()

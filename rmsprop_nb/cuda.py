@@ -1033,9 +1033,11 @@ def adagrad_step_rows(
     >>> import numpy as np
     >>> from numba import cuda
     >>> from rmsprop_nb.cuda import adagrad_step_rows
-    >>> x = cuda.to_device(np.ones((4, 2))); s = cuda.to_device(np.zeros((4, 2)))
-    >>> g = cuda.to_device(np.array([[1.0, 2.0], [3.0, -4.0], [1.0, -1.0]]))
-    >>> adagrad_step_rows(x, np.array([2, 0, 2]), g, s, lr=0.1, eps=1e-10, eps_in_sqrt=False)
+    >>> x = cuda.to_device(np.ones((4, 2)))
+    >>> s = cuda.to_device(np.zeros((4, 2)))
+    >>> g = np.array([[1.0, 2.0], [3.0, -4.0], [1.0, -1.0]])
+    >>> adagrad_step_rows(x, np.array([2, 0, 2]), cuda.to_device(g),
+    ...                   s, lr=0.1, eps=1e-10, eps_in_sqrt=False)
     >>> x.copy_to_host()
     array([[0.9, 1.1],
            [1. , 1. ],
@@ -1115,12 +1117,15 @@ def rmsprop_step_rows(
     --------
     >>> import numpy as np
     >>> from numba import cuda
-    >>> from rmsprop_nb.cuda import rmsprop_catch_up, rmsprop_step_rows
-    >>> x = cuda.to_device(np.ones((3, 2))); s = cuda.to_device(np.zeros((3, 2)))
+    >>> from rmsprop_nb.cuda import (
+    ...     rmsprop_catch_up, rmsprop_step_rows)
+    >>> x = cuda.to_device(np.ones((3, 2)))
+    >>> s = cuda.to_device(np.zeros((3, 2)))
     >>> last = cuda.to_device(np.zeros(3, np.int64))
+    >>> g = cuda.to_device(np.full((1, 2), 0.5))
     >>> for t, row in enumerate([0, 1, 0], start=1):
-    ...     rmsprop_step_rows(x, np.array([row]), cuda.to_device(np.full((1, 2), 0.5)), s,
-    ...                       0.01, 0.9, 1e-6, last_step=last, step=t)
+    ...     rmsprop_step_rows(x, np.array([row]), g, s, 0.01, 0.9,
+    ...                       1e-6, last_step=last, step=t)
     >>> rmsprop_catch_up(s, last, 3, 0.9)
     >>> s.copy_to_host()[:, 0]
     array([0.04525, 0.0225 , 0.     ])

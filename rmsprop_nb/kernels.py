@@ -788,7 +788,8 @@ def adagrad_step_rows(
     >>> x = np.ones((4, 2)); s = np.zeros((4, 2))
     >>> rows = np.array([2, 0, 2])
     >>> g = np.array([[1.0, 2.0], [3.0, -4.0], [1.0, -1.0]])
-    >>> adagrad_step_rows(x, rows, g, s, lr=0.1, eps=1e-10, eps_in_sqrt=False)
+    >>> adagrad_step_rows(x, rows, g, s, lr=0.1, eps=1e-10,
+    ...                   eps_in_sqrt=False)
     >>> s
     array([[ 9., 16.],
            [ 0.,  0.],
@@ -803,7 +804,8 @@ def adagrad_step_rows(
     The same gradients one after another:
 
     >>> x = np.ones((4, 2)); s = np.zeros((4, 2))
-    >>> adagrad_step_rows(x, rows, g, s, lr=0.1, eps=1e-10, eps_in_sqrt=False,
+    >>> adagrad_step_rows(x, rows, g, s, lr=0.1, eps=1e-10,
+    ...                   eps_in_sqrt=False,
     ...                   duplicates="sequential")
     >>> s[2]
     array([2., 5.])
@@ -978,27 +980,33 @@ def rmsprop_step_rows(
     :func:`rmsprop_catch_up` has brought the absent rows up to date:
 
     >>> import numpy as np
-    >>> from rmsprop_nb.kernels import rmsprop_catch_up, rmsprop_step, rmsprop_step_rows
-    >>> x = np.ones((3, 2)); s = np.zeros((3, 2)); last = np.zeros(3, np.int64)
+    >>> from rmsprop_nb.kernels import (
+    ...     rmsprop_catch_up, rmsprop_step, rmsprop_step_rows)
+    >>> x = np.ones((3, 2)); s = np.zeros((3, 2))
+    >>> last = np.zeros(3, np.int64)
     >>> xd = x.copy(); sd = s.copy()
     >>> for t, row in enumerate([0, 1, 0], start=1):
     ...     g = np.full((1, 2), 0.5)
-    ...     rmsprop_step_rows(x, np.array([row]), g, s, 0.01, 0.9, 1e-6, last_step=last, step=t)
+    ...     rmsprop_step_rows(x, np.array([row]), g, s, 0.01, 0.9,
+    ...                       1e-6, last_step=last, step=t)
     ...     gd = np.zeros((3, 2)); gd[row] = g[0]
     ...     rmsprop_step(xd, gd, sd, 0.01, 0.9, 1e-6)
     >>> last
     array([3, 2, 0])
     >>> rmsprop_catch_up(s, last, 3, 0.9)
-    >>> np.allclose(s, sd, rtol=1e-15, atol=0), np.array_equal(x, xd)
-    (True, True)
+    >>> np.allclose(s, sd, rtol=1e-15, atol=0)
+    True
+    >>> np.array_equal(x, xd)
+    True
     >>> s[:, 0]
     array([0.04525, 0.0225 , 0.     ])
 
     The lazy mode leaves the absent rows alone, and may keep momentum:
 
     >>> buf = np.zeros((3, 2))
-    >>> rmsprop_step_rows(x, np.array([2]), g, s, 0.01, 0.9, 1e-6, momentum=0.9,
-    ...                   momentum_buffer=buf, lazy=True)
+    >>> rmsprop_step_rows(x, np.array([2]), g, s, 0.01, 0.9, 1e-6,
+    ...                   momentum=0.9, momentum_buffer=buf,
+    ...                   lazy=True)
     >>> s[:, 0]                      # rows 0 and 1 did not decay
     array([0.04525, 0.0225 , 0.025  ])
     >>> buf[:, 0].round(3)
@@ -1119,7 +1127,8 @@ def rmsprop_catch_up(s, last_step, step, gamma, *, grad_avg=None):
     --------
     >>> import numpy as np
     >>> from rmsprop_nb.kernels import rmsprop_catch_up
-    >>> s = np.array([[1.0, 4.0], [1.0, 4.0]]); last = np.array([3, 1])
+    >>> s = np.array([[1.0, 4.0], [1.0, 4.0]])
+    >>> last = np.array([3, 1])
     >>> rmsprop_catch_up(s, last, 3, gamma=0.5)
     >>> s
     array([[1.  , 4.  ],

@@ -1072,7 +1072,8 @@ class RMSProp(_Optimizer):
     >>> from rmsprop_nb import SparseGrad
     >>> table, bias = np.ones((4, 2)), np.zeros(2)
     >>> opt = RMSProp([table, bias], lr=0.1)
-    >>> opt.step([SparseGrad(np.array([3, 1]), np.ones((2, 2))), np.ones(2)])
+    >>> grad = SparseGrad(np.array([3, 1]), np.ones((2, 2)))
+    >>> opt.step([grad, np.ones(2)])
     >>> table[:, 0].round(4)
     array([1.    , 0.6838, 1.    , 0.6838])
     """
