@@ -59,7 +59,7 @@ class SparseGrad:
     >>> ids = np.array([3, 0, 3])
     >>> grad = SparseGrad(ids, np.ones((3, 2)))
     >>> grad
-    SparseGrad(rows=array([3, 0, 3]), values=<float64 array of shape (3, 2)>)
+    SparseGrad(rows=array([3, 0, 3]), values=<float64 (3, 2)>)
     >>> grad.to_dense(5)
     array([[1., 1.],
            [0., 0.],
@@ -90,8 +90,7 @@ class SparseGrad:
     def __repr__(self):
         rows = np.array2string(self.rows, threshold=8, separator=", ")
         v = self.values
-        return (f"SparseGrad(rows=array({rows}), values=<{v.dtype} array of shape "
-                f"{v.shape}>)")
+        return f"SparseGrad(rows=array({rows}), values=<{v.dtype} {v.shape}>)"
 
     def to_dense(self, num_rows):
         """The dense gradient this stands for: ``num_rows`` rows, the values of repeated rows

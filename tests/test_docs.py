@@ -579,8 +579,9 @@ def test_the_docs_speak_of_the_project_not_its_issue_tracker(site):
 
 # -- the examples in the docstrings run -----------------------------------------------------------
 
-DOCSTRING_MODULES = ("rmsprop_nb.kernels", "rmsprop_nb.optimizers", "rmsprop_nb.toy",
-                     "rmsprop_nb.warmup")
+# (rmsprop_nb itself: SparseGrad, whose home is the package.)
+DOCSTRING_MODULES = ("rmsprop_nb", "rmsprop_nb.kernels", "rmsprop_nb.optimizers",
+                     "rmsprop_nb.toy", "rmsprop_nb.warmup")
 
 
 @pytest.mark.parametrize("module", DOCSTRING_MODULES)
