@@ -248,14 +248,15 @@ def tables(results):
     def cell(e, k, f):
         return f(e["timings"][k]) if k in e["timings"] else "-"
 
-    label = {k: next(e["timings"][k]["label"] for e in sp if k in e["timings"]) for k in keys}
+    label = {k: next(e["timings"][k]["label"] for e in sp if k in e["timings"])
+             + (" (RMSProp group)" if k == "rms:ceiling" else "") for k in keys}
     title = (f"sparse: {K:,} Zipf({ZIPF}) row indices of {WIDTH} float32 per step, table of n "
              "rows")
-    t_rows = [[label[k] + (" (RMSProp group)" if k == "rms:ceiling" else "")]
+    t_rows = [[label[k]]
               + [cell(e, k, lambda t: f"{R.fmt_us(t['median'])} ±{t['spread'] * 50:.0f}%")
                  for e in sp] for k in keys]
-    bw_rows = [[label[k] + (" (RMSProp group)" if k == "rms:ceiling" else "")]
-               + [cell(e, k, lambda t: f"{t['gbps']:.1f}") for e in sp] for k in keys]
+    bw_rows = [[label[k]] + [cell(e, k, lambda t: f"{t['gbps']:.1f}") for e in sp]
+               for k in keys]
     info = [["distinct rows per step (mean)"] + [f"{e['distinct']:,.0f}" for e in sp],
             ["bytes touched per step (MB)"] + [f"{e['bytes'] / 1e6:.2f}" for e in sp]]
     r_rows = [[_label(impl, peer)] + [f"{e['ratios'][f'{impl}/{peer}']['median']:.2f}"
