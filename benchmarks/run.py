@@ -19,6 +19,8 @@ What is measured, all in this one process (the start-up suite excepted) and in a
 * ``tiny``: one step on a 1-element parameter (the cost of a call);
 * ``threshold``: the serial and the parallel loop of the kernels by array size, to place
   ``PARALLEL_MIN_BYTES``;
+* ``sparse``: row-sparse steps on an embedding table by table size at fixed k, against the
+  dense step, PyTorch's sparse Adagrad and SparseAdam and the bytes touched (``sparse.py``);
 * ``compile``: import and first-call times in fresh processes, cold and from the disk cache;
 * ``noise``: how much the machine's bandwidth moved during the run.
 
@@ -59,9 +61,10 @@ import numpy as np  # noqa: E402
 
 import contenders as C  # noqa: E402
 import report as R  # noqa: E402
+import sparse as S  # noqa: E402
 import timing as T  # noqa: E402
 
-SUITES = ("sizes", "options", "many", "tiny", "threshold", "compile", "noise")
+SUITES = ("sizes", "options", "many", "tiny", "threshold", "sparse", "compile", "noise")
 FULL = dict(
     sizes=[100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 30_000_000],
     dtypes=["float32", "float64"], rounds=15, batch=0.025, options_n=10_000_000, noise_batches=40,
@@ -72,6 +75,8 @@ QUICK = dict(
     dtypes=["float32", "float64"], rounds=5, batch=0.005, options_n=1_000_000, noise_batches=15,
     threshold_kib=[16, 64, 256],
 )
+FULL.update(S.FULL)
+QUICK.update(S.QUICK)
 
 
 def parse_args(argv=None):
@@ -80,6 +85,8 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer sizes and rounds (~30 s)")
     p.add_argument("--sizes", help="comma-separated array sizes, e.g. 1e3,1e6 (overrides)")
     p.add_argument("--dtypes", help="comma-separated, e.g. float32 (default: float32,float64)")
+    p.add_argument("--sparse-rows", help="comma-separated table sizes of the sparse suite, e.g. "
+                                         "1e4,1e6 (overrides)")
     p.add_argument("--rounds", type=int, help="alternation rounds per group")
     p.add_argument("--batch-ms", type=float, help="time per batch of calls, ms")
     p.add_argument("--many", type=int, default=200, help="arrays in the many-arrays suite")
@@ -100,6 +107,8 @@ def parse_args(argv=None):
         cfg["options_n"] = min(cfg["options_n"], max(cfg["sizes"]))
     if args.dtypes:
         cfg["dtypes"] = args.dtypes.split(",")
+    if args.sparse_rows:
+        cfg["sparse_rows"] = [int(float(v)) for v in args.sparse_rows.split(",")]
     if args.rounds:
         cfg["rounds"] = args.rounds
     if args.batch_ms:
@@ -426,7 +435,7 @@ def main(argv=None):
         "sizes": len(cfg["sizes"]) * len(cfg["dtypes"]) * (cfg["rounds"] + 1),
         "options": cfg["rounds"] + 1, "many": cfg["rounds"] + 1, "tiny": cfg["rounds"] + 1,
         "threshold": len(cfg["threshold_kib"]) * len(cfg["dtypes"]) * (cfg["rounds"] + 1),
-        "compile": 2 * len(STARTUP_SCENARIOS), "noise": 2,
+        "sparse": S.ticks(cfg), "compile": 2 * len(STARTUP_SCENARIOS), "noise": 2,
     }
     progress = Progress(sum(ticks[s] for s in suites), enabled=not args.no_progress)
     started = time.perf_counter()
@@ -443,6 +452,8 @@ def main(argv=None):
         results["tiny"] = run_tiny(cfg, progress, with_torch)
     if "threshold" in suites:
         results["threshold"] = run_threshold(cfg, progress)
+    if "sparse" in suites:
+        results["sparse"] = S.run(cfg, progress, with_torch)
     if "compile" in suites:
         results["compile"] = run_compile(progress, args.startup_package)
     if "noise" in suites:
@@ -464,7 +475,7 @@ def main(argv=None):
         rmsprop_nb=C.package_info(),
         parallel_min_bytes=C.rmsprop_nb.kernels.PARALLEL_MIN_BYTES,
     )
-    results["targets"] = evaluate_targets(results)
+    results["targets"] = evaluate_targets(results) + S.targets(results)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -504,7 +515,8 @@ def render(results):
     parts = [head]
     parts += [R.sizes_tables(results, d) for d in meta["config"]["dtypes"] if "sizes" in results]
     parts += [R.options_table(results), R.many_table(results), R.tiny_table(results),
-              R.threshold_table(results), R.compile_table(results), R.noise_text(results),
+              R.threshold_table(results), S.tables(results), R.compile_table(results),
+              R.noise_text(results),
               R.targets_table(results["targets"])]
     return "\n\n".join(p for p in parts if p)
 

@@ -12,6 +12,7 @@ READING_ORDER = [
     "plot_groups_schedule.py",
     "plot_njit_training_loop.py",
     "plot_torch_rmsprop.py",
+    "plot_glove_identifiers.py",
 ]
 
 

@@ -224,8 +224,11 @@ def _adagrad_row(like, hyper, k, t):
 @jit(inline=True)
 def _update_segment(table, bufs, avgs, segments, r, like, h):
     """Update segments[r] = (array index, start, stop); ``bufs``/``avgs``: the table rows of the
-    momentum buffers and gradient averages, or ``None``."""
+    momentum buffers and gradient averages, or ``None``. An array whose gradient address is 0
+    has a row-sparse gradient this step (the optimizer steps it with the row kernels): skipped."""
     c, a, b = segments[r, 0], segments[r, 1], segments[r, 2]
+    if table[_GRADS, c] == 0:
+        return
     _update_serial(
         _view(table, _PARAMS, c, like)[a:b], _view(table, _GRADS, c, like)[a:b],
         _view(table, _STATE, c, like)[a:b], _slice(_view(table, bufs, c, like), a, b),
@@ -459,8 +462,8 @@ def _count_nonfinite(g):
 def _first_nonfinite_serial(table, segments, tasks, like, counts):
     """Index of the first gradient of an address table holding NaN or inf, else -1."""
     for t in range(counts.size):
-        if _count_nonfinite(_view(table, _GRADS, t, like)):
-            return t
+        if table[_GRADS, t] != 0 and _count_nonfinite(_view(table, _GRADS, t, like)):
+            return t  # (address 0: a row-sparse gradient, scanned by the optimizer)
     return -1
 
 
@@ -471,6 +474,8 @@ def _count_nonfinite_tasks(table, segments, tasks, like, counts):
     for k in prange(tasks.size - 1):
         for r in range(tasks[k], tasks[k + 1]):
             t, lo, hi = segments[r, 0], segments[r, 1], segments[r, 2]
+            if table[_GRADS, t] == 0:  # a row-sparse gradient: scanned by the optimizer
+                continue
             c = _count_nonfinite(_view(table, _GRADS, t, like)[lo:hi])
             if c:
                 counts[t] += c  # a race between blocks of one array only ever adds to a nonzero

@@ -117,6 +117,28 @@ def _adagrad_update(x, g, s, h):
     return x, s
 
 
+def _gamma_power(h, k):
+    r"""The decay of ``k`` steps without a gradient, :math:`\gamma^k`, in the dtype.
+
+    ``k`` is given in the dtype too (exact up to :math:`2^{24}` steps in float32). A row of a
+    sparse RMSProp step that missed ``k`` steps is brought forward with one multiplication by
+    this factor instead of ``k`` (see :func:`_rmsprop_catch_up`).
+    """
+    return math.pow(h.gamma, k)
+
+
+def _rmsprop_catch_up(s, gavg, f):
+    r"""One element of RMSProp brought forward over steps without a gradient; returns the new
+    ``(s, gavg)``, with ``f`` from :func:`_gamma_power`.
+
+    .. math:: s \leftarrow \gamma^k s,\quad \bar g \leftarrow \gamma^k \bar g
+
+    (with :math:`g = 0`, a step makes :math:`s \leftarrow \gamma s` and
+    :math:`\bar g \leftarrow \gamma \bar g`, and leaves :math:`x` where it is).
+    """
+    return s * f, gavg * f
+
+
 # --------------------------------------------------------------------------------------------
 # Hyperparameters: checked (OutOfRange, a ValueError that says what was got) and cast to the
 # dtype of ``x``. ``where`` names the caller in the message ("rmsprop_step", "RMSProp.step").

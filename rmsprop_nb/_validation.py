@@ -49,6 +49,57 @@ class ShapeMismatch(ValueError):
         return f"{where}: {name} has shape {_shape(shape)} but {ref} has shape {_shape(ref_shape)}"
 
 
+class RowOutOfRange(ValueError):
+    """A row index outside ``[0, n)``: ``RowOutOfRange(where, name, position, value, n)``,
+    and optionally how to name the table (default ``x``)."""
+
+    def __str__(self):
+        where, name, position, value, n, *table = self.args
+        table = table[0] if table else "x"
+        valid = f"0 to {n - 1}" if n else f"none: {table} has no rows"
+        return (
+            f"{where}: {name}[{position}] is {value}, out of range for {table} with {n} rows "
+            f"(valid indices: {valid}; negative indices are not wrapped)"
+        )
+
+
+class RowCount(ValueError):
+    """An array with one entry per row of ``ref`` whose shape is not ``(n,)``:
+    ``RowCount(where, name, shape, ref, n)``."""
+
+    def __str__(self):
+        where, name, shape, ref, n = self.args
+        return (f"{where}: {name} has shape {_shape(shape)} but {ref} has {n} rows; it needs "
+                f"shape ({n},)")
+
+
+class StaleStep(ValueError):
+    """A row whose bookkeeping is not before the step being taken:
+    ``StaleStep(where, row, last, step, strict)`` (``strict``: last must be < step, else <=)."""
+
+    def __str__(self):
+        where, row, last, step, strict = self.args
+        if strict:
+            return (
+                f"{where}: last_step[{row}] is {last} but step is {step}: a row updated at step "
+                f"{step} must have been brought up to date before it (last_step < step); give "
+                "every step a new number, counting from 1"
+            )
+        return (
+            f"{where}: last_step[{row}] is {last}, after step {step}: the state cannot be "
+            "brought back to an earlier step"
+        )
+
+
+class BadChoice(ValueError):
+    """A string option outside its choices: ``BadChoice(where, name, value, choices)``, where
+    ``choices`` is a string such as ``"'sum' or 'sequential'"``."""
+
+    def __str__(self):
+        where, name, value, choices = self.args
+        return f"{where}: {name} must be {choices}, got {value!r}"
+
+
 def _shape(shape):
     return str(tuple(int(n) for n in shape))
 
@@ -67,8 +118,9 @@ def memory_order(a):
     return None
 
 
-def _not_an_array(name, a):
-    """The TypeError for a non-array, with a hint for the arrays users most often pass."""
+def _not_an_array(name, a, dtype="np.float64"):
+    """The TypeError for a non-array, with a hint for the arrays users most often pass
+    (``dtype``: the dtype the hint for a list suggests)."""
     module = type(a).__module__.split(".")[0]
     hint = ""
     if module == "torch":
@@ -79,7 +131,7 @@ def _not_an_array(name, a):
     elif hasattr(a, "__cuda_array_interface__"):
         hint = "; for GPU arrays use rmsprop_nb.cuda (or the optimizers, which accept them)"
     elif isinstance(a, (list, tuple)):
-        hint = "; convert it with np.asarray(..., dtype=np.float64) and keep that array"
+        hint = f"; convert it with np.asarray(..., dtype={dtype}) and keep that array"
     return TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}{hint}")
 
 
@@ -200,7 +252,7 @@ def describe(v):
     return _describe_type(v) if isinstance(v, Type) else _describe_value(v)
 
 
-def _check_array(name, a, ref, ref_name, writeable):
+def _check_array(name, a, ref, ref_name, writeable, same="they must have the same shape"):
     if a.kind != "array":
         if a.value is not None:
             raise _not_an_array(name, a.value)
@@ -220,14 +272,58 @@ def _check_array(name, a, ref, ref_name, writeable):
         raise TypeError(f"{name} has dtype {a.dtype} but {ref_name} has dtype {ref.dtype}")
     if a.ndim != ref.ndim:
         raise ValueError(
-            f"{name} has {_dims(a.ndim)} but {ref_name} has {ref.ndim}; "
-            "they must have the same shape"
+            f"{name} has {_dims(a.ndim)} but {ref_name} has {ref.ndim}; {same}"
         )
     # A one-element or 1-D array is both C and F; Numba types it C.
     if a.ndim > 1 and a.order != ref.order and _size(a) != 1 and _size(ref) != 1:
         raise ValueError(
             f"{name} is in {a.order} order but {ref_name} is in {ref.order} order; "
             "use the same memory order"
+        )
+
+
+def _check_index_array(name, a):
+    """``rows``: a 1-D array of integers (any integer dtype, any layout, may be read-only)."""
+    if a.kind != "array":
+        if a.value is not None:
+            raise _not_an_array(name, a.value, "np.int64")
+        raise TypeError(f"{name} must be a numpy.ndarray of integers, got {a.typename}")
+    if a.dtype is None or a.dtype.kind not in "iu":
+        hint = ("; for a mask, pass np.flatnonzero(mask)" if a.dtype == np.bool_
+                else "; pass np.asarray(rows, dtype=np.int64)")
+        raise TypeError(f"{name} must be an array of integers (row indices), got dtype "
+                        f"{a.dtype}{hint}")
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one row index per row of g), got {_dims(a.ndim)}")
+
+
+def _check_step_array(name, a):
+    """``last_step``: a 1-D, contiguous, writeable int64 array (one entry per row of x)."""
+    if a.kind != "array":
+        if a.value is not None:
+            raise _not_an_array(name, a.value, "np.int64")
+        raise TypeError(f"{name} must be a numpy.ndarray, got {a.typename}")
+    if a.dtype != np.dtype(np.int64):
+        raise TypeError(f"{name} must have dtype int64, got {a.dtype}")
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one entry per row of x), got {_dims(a.ndim)}")
+    if a.order is None:
+        raise ValueError(f"{name} must be contiguous; pass np.ascontiguousarray(...) or a copy")
+    if not a.writeable:
+        raise ValueError(f"{name} is read-only; it is updated in place, so it must be writeable")
+
+
+def _check_rows_of(name, a, short):
+    """The reference array of a row kernel: a first axis (the rows), each row contiguous."""
+    if a.ndim == 0:
+        raise ValueError(
+            f"{name} must have at least 1 dimension (its first axis indexes the rows), got a "
+            "0-dimensional array"
+        )
+    if a.ndim > 1 and a.order != "C":
+        raise ValueError(
+            f"{name} must be C-contiguous (each row one block of memory), got Fortran order; "
+            f"pass np.ascontiguousarray({short})"
         )
 
 
@@ -244,7 +340,9 @@ def _check_scalar(name, a, kind):
         if a.kind != "bool":
             raise TypeError(f"{name} must be True or False, got {a.typename}")
         return
-    if kind == "int":
+    if kind == "int?" and a.kind == "none":
+        return
+    if kind in ("int", "int?"):
         if a.kind != "int":
             raise TypeError(f"{name} must be an integer, got {a.typename}")
         _check_int64(name, a.value)
@@ -264,15 +362,21 @@ class KernelArgs:
 
     ``arrays`` maps each array argument to ``"in"`` (only read), ``"inout"`` (updated in place)
     or ``"inout?"`` (optional state: may be ``None``); the first is the reference the others
-    must match. ``reals``, ``flags`` and ``ints`` name the scalar arguments.
+    must match. The row kernels add ``"in rows"`` (a float array like the reference but with
+    the shape of ``x[rows]``, which the kernel checks), ``"index"`` (``rows``: 1-D integers) and
+    ``"steps"``/``"steps?"`` (``last_step``: 1-D int64, updated in place); ``row_major=True``
+    requires the reference to have rows (``ndim >= 1``) that are contiguous (C order).
+    ``reals``, ``flags``, ``ints`` and ``optional_ints`` (int or None) name the scalars.
     """
 
-    def __init__(self, kernel, arrays, reals=(), flags=(), ints=()):
+    def __init__(self, kernel, arrays, reals=(), flags=(), ints=(), optional_ints=(),
+                 row_major=False):
         self.kernel = kernel
         self.arrays = dict(arrays)
         self.ref = next(iter(self.arrays))
+        self.row_major = row_major
         self.scalars = {**dict.fromkeys(reals, "real"), **dict.fromkeys(flags, "flag"),
-                        **dict.fromkeys(ints, "int")}
+                        **dict.fromkeys(ints, "int"), **dict.fromkeys(optional_ints, "int?")}
 
     def check(self, bound):
         """Raise TypeError/ValueError for the first bad argument; ``bound`` maps argument
@@ -280,11 +384,23 @@ class KernelArgs:
         k = self.kernel
         ref = describe(bound[self.ref])
         _check_array(f"{k}: {self.ref}", ref, None, None, self.arrays[self.ref] != "in")
+        if self.row_major:
+            _check_rows_of(f"{k}: {self.ref}", ref, self.ref)
         for name, mode in list(self.arrays.items())[1:]:
             if name not in bound:
                 continue
             a = describe(bound[name])
-            if a.kind == "none" and mode == "inout?":
+            if a.kind == "none" and mode.endswith("?"):
+                continue
+            if mode == "index":
+                _check_index_array(f"{k}: {name}", a)
+                continue
+            if mode.startswith("steps"):
+                _check_step_array(f"{k}: {name}", a)
+                continue
+            if mode == "in rows":
+                _check_array(f"{k}: {name}", a, ref, self.ref, False,
+                             same=f"{name} must have the shape of {self.ref}[rows]")
                 continue
             _check_array(f"{k}: {name}", a, ref, self.ref, mode != "in")
             if a.value is not None and ref.value is not None and a.value.shape != ref.value.shape:

@@ -8,6 +8,10 @@ kernels compile, compiled again as CUDA device functions. This module adds
   checks and error messages, for arrays that live on the GPU (Numba device arrays, CuPy
   arrays, PyTorch CUDA tensors: anything with ``__cuda_array_interface__``, used without a
   copy), and one grid-stride kernel launch each;
+* the row-sparse launchers :func:`rmsprop_step_rows`, :func:`adagrad_step_rows` and
+  :func:`rmsprop_catch_up`: the CPU row kernels' semantics, checks and messages; the row
+  indices are grouped on the host (a stable sort, so sums are deterministic), the rows
+  present updated by one launch;
 * :func:`rmsprop_hyper` and :func:`adagrad_hyper`, which check the hyperparameters and cast
   them to the arrays' dtype for your own kernels that call the device functions;
 * what the optimizer classes need to keep their state on the GPU.
@@ -46,6 +50,9 @@ from . import _math, _validation, kernels  # noqa: E402
 __all__ = [
     "rmsprop_step",
     "adagrad_step",
+    "rmsprop_step_rows",
+    "adagrad_step_rows",
+    "rmsprop_catch_up",
     "rmsprop_update",
     "adagrad_update",
     "rmsprop_hyper",
@@ -787,6 +794,476 @@ def adagrad_step(
 def _launch_adagrad(x, g, s, h, stream):
     """Launch on flat device arrays."""
     _launch(_adagrad_kernel(), x.size, stream, x, g, s, h)
+
+
+# --------------------------------------------------------------------------------------------
+# Row-sparse steps: the rows are grouped on the host, the rows present updated on the GPU.
+# --------------------------------------------------------------------------------------------
+
+# The catch-up of exact RMSProp, the CPU's math compiled for the GPU (as the updates above).
+_gamma_power_device = cuda.jit(device=True, inline="always")(_math._gamma_power)
+_catch_up_device = cuda.jit(device=True, inline="always")(_math._rmsprop_catch_up)
+
+
+class _RowGroups:
+    """The entries of a row step grouped by row, on the host, as the CPU loops group them:
+    ``order`` (positions by row, equal rows in input order), ``starts`` (run ``d`` is
+    ``order[starts[d]:starts[d + 1]]``) and ``rows`` (the row of each run, increasing)."""
+
+    def __init__(self, rows):
+        self.host = rows
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if rows.size else order
+        self.order = order.astype(np.int64)
+        self.starts = np.append(first, rows.size).astype(np.int64)
+        self.rows = ordered[first].astype(np.int64)
+
+    def upload(self):
+        return cuda.to_device(self.order), cuda.to_device(self.starts), cuda.to_device(self.rows)
+
+
+def _host_rows(kernel, rows):
+    """``rows`` as a host array (a device array is downloaded: k integers) and, for a device
+    array, its _Device (for the shared-memory checks); the type checks come first."""
+    if isinstance(rows, np.ndarray):
+        _validation._check_index_array(f"{kernel}: rows", _validation.describe(rows))
+        return rows, None
+    d = _Device(f"{kernel}: rows", rows)
+    _validation._check_index_array(f"{kernel}: rows", _validation.describe(d.stand_in))
+    if _validation.memory_order(d.stand_in) is None:
+        raise ValueError(f"{kernel}: rows must be contiguous when it is a device array")
+    return d.view().copy_to_host(), d
+
+
+def _check_rows_common(kernel, dev, rows, n, trailing):
+    """The checks every row launcher shares, on the host rows: g's shape, each index."""
+    g = dev["g"].stand_in
+    want = (rows.size,) + trailing
+    if g.shape != want:
+        raise _validation.ShapeMismatch(kernel, "g", g.shape, "x[rows]", want)
+    bad = np.flatnonzero((rows < 0) | (rows >= n))
+    if bad.size:
+        j = int(bad[0])
+        raise _validation.RowOutOfRange(kernel, "rows", j, rows[j].item(), n)
+
+
+def _gather_last_steps(last_step, groups):
+    """``last_step`` (device) at the rows present, on the host."""
+    out = cuda.device_array(groups.rows.size, np.int64)
+    _launch(_gather_kernel(), groups.rows.size, None, last_step, cuda.to_device(groups.rows), out)
+    return out.copy_to_host()
+
+
+def _as_rows_view(d):
+    """A C-contiguous device array as a 2-D (rows, elements per row) view, no copy."""
+    v = d.view()
+    n = v.shape[0]
+    return v.reshape(n, v.size // n if n else 1)
+
+
+@functools.cache
+def _gather_kernel():
+    def gather(src, index, out):
+        for i in range(cuda.grid(1), index.size, cuda.gridsize(1)):
+            out[i] = src[index[i]]
+
+    return cuda.jit(gather)
+
+
+@functools.cache
+def _adagrad_rows_kernel(sequential):
+    """AdaGrad on the rows of runs: one thread per (row, element) pair, grid-stride."""
+
+    def adagrad_rows(x, g, s, order, starts, rows, h):
+        m = x.shape[1]
+        for i in range(cuda.grid(1), rows.size * m, cuda.gridsize(1)):
+            d = i // m
+            c = i - d * m
+            r = rows[d]
+            xi, si = x[r, c], s[r, c]
+            lo, hi = starts[d], starts[d + 1]
+            if sequential:
+                for e in range(lo, hi):
+                    xi, si = adagrad_update(xi, g[order[e], c], si, h)
+            else:
+                gi = g[order[lo], c]
+                for e in range(lo + 1, hi):
+                    gi += g[order[e], c]
+                xi, si = adagrad_update(xi, gi, si, h)
+            x[r, c] = xi
+            s[r, c] = si
+
+    return cuda.jit(adagrad_rows)
+
+
+@functools.cache
+def _rmsprop_rows_kernel(use_momentum, centered, exact, sequential):
+    """RMSProp on the rows of runs: one thread per (row, element) pair, grid-stride. Exact:
+    ``missed[d]`` steps of catch-up first; the thread of element 0 records ``step`` (no thread
+    of the launch reads ``last_step``)."""
+
+    def rmsprop_rows(x, g, s, buf, gavg, order, starts, rows, missed, last_step, step, h):
+        m = x.shape[1]
+        for i in range(cuda.grid(1), rows.size * m, cuda.gridsize(1)):
+            d = i // m
+            c = i - d * m
+            r = rows[d]
+            xi, si = x[r, c], s[r, c]
+            bi = buf[r, c] if use_momentum else h.zero
+            ai = gavg[r, c] if centered else h.zero
+            if exact:
+                k = missed[d]
+                if k > 0:
+                    si, ai = _catch_up_device(si, ai, _gamma_power_device(h, s.dtype.type(k)))
+                if c == 0:
+                    last_step[r] = step
+            lo, hi = starts[d], starts[d + 1]
+            if sequential:
+                for e in range(lo, hi):
+                    xi, si, bi, ai = rmsprop_update(xi, g[order[e], c], si, bi, ai, h,
+                                                    use_momentum, centered)
+            else:
+                gi = g[order[lo], c]
+                for e in range(lo + 1, hi):
+                    gi += g[order[e], c]
+                xi, si, bi, ai = rmsprop_update(xi, gi, si, bi, ai, h, use_momentum, centered)
+            x[r, c] = xi
+            s[r, c] = si
+            if use_momentum:
+                buf[r, c] = bi
+            if centered:
+                gavg[r, c] = ai
+
+    return cuda.jit(rmsprop_rows)
+
+
+@functools.cache
+def _catch_up_kernel(centered):
+    """Every element of ``s`` (2-D) and ``gavg`` brought forward to ``step``."""
+
+    def catch_up(s, gavg, last_step, step, h):
+        m = s.shape[1]
+        for i in range(cuda.grid(1), s.shape[0] * m, cuda.gridsize(1)):
+            r = i // m
+            c = i - r * m
+            k = step - last_step[r]
+            if k > 0:
+                a = gavg[r, c] if centered else h.zero
+                sc, a = _catch_up_device(s[r, c], a, _gamma_power_device(h, s.dtype.type(k)))
+                s[r, c] = sc
+                if centered:
+                    gavg[r, c] = a
+
+    return cuda.jit(catch_up)
+
+
+@functools.cache
+def _set_steps_kernel():
+    def set_steps(last_step, step):
+        for r in range(cuda.grid(1), last_step.size, cuda.gridsize(1)):
+            last_step[r] = step
+
+    return cuda.jit(set_steps)
+
+
+@functools.cache
+def _first_after_kernel():
+    """``flag[0] = min(flag[0], r)`` for every row ``r`` with ``last_step[r] > step``."""
+
+    def first_after(last_step, step, flag):
+        for r in range(cuda.grid(1), last_step.size, cuda.gridsize(1)):
+            if last_step[r] > step:
+                cuda.atomic.min(flag, 0, r)
+
+    return cuda.jit(first_after)
+
+
+def _sequential(kernel, duplicates):
+    return kernels._sequential(kernel, duplicates)
+
+
+def adagrad_step_rows(
+    x, rows, g, s, lr, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False, lr_decay=0.0,
+    step=1, *, lazy=False, duplicates="sum", stream=None,
+):
+    r"""One AdaGrad step on the rows of a device array that a sparse gradient names:
+    :func:`rmsprop_nb.kernels.adagrad_step_rows` on the GPU.
+
+    Same arguments, semantics (duplicates summed in the order of ``rows``, or applied one
+    after another with ``duplicates="sequential"``; rows not present unchanged), checks and
+    messages as the CPU kernel. ``x``, ``g`` and ``s`` are device arrays (anything with
+    ``__cuda_array_interface__``); ``rows`` may be a NumPy array or a device array.
+
+    How it runs, and what it costs: the row indices are grouped on the host (a stable NumPy
+    sort of ``rows``, which a device array must first be copied back for: ``8k`` bytes), the
+    grouping (about ``24k`` bytes) is copied to the GPU, and one kernel launch updates the
+    rows present with one thread per (row, element) pair, each summing its row's entries in
+    input order. So every call waits for ``rows`` to be ready and pays two small copies and a
+    host sort (tens of microseconds for thousands of rows) besides the rows' own traffic; in
+    return the result is deterministic, bit for bit the same from call to call, with no
+    atomic additions. The check of every index runs on the host copy, before the launch.
+
+    Parameters
+    ----------
+    x, g, s : device arrays
+        As in the CPU kernel: the table ``(n, ...)`` (C-contiguous), the gradients of the rows
+        ``(k, ...)``, the sums of squared gradients ``(n, ...)``.
+    rows : ndarray or device array of int, shape (k,)
+        Row indices in ``[0, n)``.
+    lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step, lazy, duplicates
+        As in :func:`rmsprop_nb.kernels.adagrad_step_rows`.
+    stream : optional, keyword-only
+        The CUDA stream of the update (see :func:`rmsprop_step`).
+
+    Returns
+    -------
+    None
+        The arrays are updated in place.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As the CPU kernel, with its messages; nothing is modified on error.
+    RuntimeError
+        No GPU (and the simulator is off).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba import cuda
+    >>> from rmsprop_nb.cuda import adagrad_step_rows
+    >>> x = cuda.to_device(np.ones((4, 2)))
+    >>> s = cuda.to_device(np.zeros((4, 2)))
+    >>> g = np.array([[1.0, 2.0], [3.0, -4.0], [1.0, -1.0]])
+    >>> adagrad_step_rows(x, np.array([2, 0, 2]), cuda.to_device(g),
+    ...                   s, lr=0.1, eps=1e-10, eps_in_sqrt=False)
+    >>> x.copy_to_host()
+    array([[0.9, 1.1],
+           [1. , 1. ],
+           [0.9, 0.9],
+           [1. , 1. ]])
+    """
+    kernel = "adagrad_step_rows"
+    _require_gpu()
+    sequential = _sequential(kernel, duplicates)
+    dev = _devices(kernel, dict(x=x, g=g, s=s))
+    host_rows, drows = _host_rows(kernel, rows)
+    stand = {k: d.stand_in for k, d in dev.items()}
+    kernels._ADAGRAD_ROWS_ARGS.check(dict(
+        stand, rows=host_rows, lr=lr, eps=eps, eps_in_sqrt=eps_in_sqrt,
+        weight_decay=weight_decay, maximize=maximize, lr_decay=lr_decay, step=step, lazy=lazy,
+    ))
+    h = _math._adagrad_hyper.py_func(
+        kernel, stand["x"], lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay, step
+    )
+    n = stand["x"].shape[0]
+    _check_rows_common(kernel, dev, host_rows, n, stand["x"].shape[1:])
+    dev["rows"] = drows
+    if any(dev[a].overlaps(dev[b]) for a, b in (("x", "g"), ("x", "s"), ("s", "g"))) or any(
+        drows is not None and drows.overlaps(dev[a]) for a in ("x", "s")
+    ):
+        raise ValueError(kernels._ADAGRAD_ROWS_SHARING)
+    if weight_decay != 0 and not lazy:
+        raise ValueError(kernels._ADAGRAD_ROWS_WEIGHT_DECAY)
+    if host_rows.size == 0 or n == 0:
+        return
+    groups = _RowGroups(host_rows)
+    order, starts, present = groups.upload()
+    x2, g2, s2 = (_as_rows_view(dev[k]) for k in ("x", "g", "s"))
+    _launch(_adagrad_rows_kernel(sequential), present.size * x2.shape[1], stream,
+            x2, g2, s2, order, starts, present, h)
+
+
+def rmsprop_step_rows(
+    x, rows, g, s, lr, gamma, eps, eps_in_sqrt=True, weight_decay=0.0, maximize=False,
+    momentum=0.0, momentum_buffer=None, centered=False, grad_avg=None, *, last_step=None,
+    step=None, lazy=False, duplicates="sum", stream=None,
+):
+    r"""One RMSProp step on the rows of a device array that a sparse gradient names:
+    :func:`rmsprop_nb.kernels.rmsprop_step_rows` on the GPU.
+
+    Same arguments, semantics (the exact mode with ``last_step``/``step`` and its
+    :math:`\gamma^k` catch-up, or ``lazy=True``; duplicates summed or sequential), checks and
+    messages as the CPU kernel; ``last_step`` is a device array too. Duplicates are grouped
+    on the host, as in :func:`adagrad_step_rows` (same costs); the exact mode also reads back
+    ``last_step`` at the rows present (``8`` bytes per distinct row) to check it, and each
+    thread applies its row's catch-up to its element before the update.
+
+    Parameters
+    ----------
+    x, g, s, momentum_buffer, grad_avg, last_step : device arrays
+        As in the CPU kernel.
+    rows : ndarray or device array of int, shape (k,)
+        Row indices in ``[0, n)``.
+    lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum, centered, step, lazy, duplicates
+        As in :func:`rmsprop_nb.kernels.rmsprop_step_rows`.
+    stream : optional, keyword-only
+        The CUDA stream of the update (see :func:`rmsprop_step`).
+
+    Returns
+    -------
+    None
+        The arrays are updated in place.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As the CPU kernel, with its messages; nothing is modified on error.
+    RuntimeError
+        No GPU (and the simulator is off).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba import cuda
+    >>> from rmsprop_nb.cuda import (
+    ...     rmsprop_catch_up, rmsprop_step_rows)
+    >>> x = cuda.to_device(np.ones((3, 2)))
+    >>> s = cuda.to_device(np.zeros((3, 2)))
+    >>> last = cuda.to_device(np.zeros(3, np.int64))
+    >>> g = cuda.to_device(np.full((1, 2), 0.5))
+    >>> for t, row in enumerate([0, 1, 0], start=1):
+    ...     rmsprop_step_rows(x, np.array([row]), g, s, 0.01, 0.9,
+    ...                       1e-6, last_step=last, step=t)
+    >>> rmsprop_catch_up(s, last, 3, 0.9)
+    >>> s.copy_to_host()[:, 0]
+    array([0.04525, 0.0225 , 0.     ])
+    """
+    kernel = "rmsprop_step_rows"
+    _require_gpu()
+    sequential = _sequential(kernel, duplicates)
+    dev = _devices(kernel, dict(x=x, g=g, s=s, momentum_buffer=momentum_buffer,
+                                grad_avg=grad_avg, last_step=last_step))
+    host_rows, drows = _host_rows(kernel, rows)
+    stand = {k: None if d is None else d.stand_in for k, d in dev.items()}
+    kernels._RMSPROP_ROWS_ARGS.check(dict(
+        stand, rows=host_rows, lr=lr, gamma=gamma, eps=eps, eps_in_sqrt=eps_in_sqrt,
+        weight_decay=weight_decay, maximize=maximize, momentum=momentum, centered=centered,
+        step=step, lazy=lazy,
+    ))
+    h = _math._rmsprop_hyper.py_func(
+        kernel, stand["x"], lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum
+    )
+    n = stand["x"].shape[0]
+    _check_rows_common(kernel, dev, host_rows, n, stand["x"].shape[1:])
+    dev["rows"] = drows
+    if any(dev[a].overlaps(dev[b]) for a, b in (("x", "g"), ("x", "s"), ("s", "g"))) or any(
+        drows is not None and drows.overlaps(dev[a]) for a in ("x", "s")
+    ):
+        raise ValueError(kernels._RMSPROP_ROWS_SHARING)
+    if centered and grad_avg is None:
+        raise ValueError("rmsprop_step_rows: centered=True needs a grad_avg array")
+    if grad_avg is not None and not centered:
+        raise ValueError("rmsprop_step_rows: grad_avg is given but centered is False")
+    groups = _RowGroups(host_rows)
+    missed = None
+    if lazy:
+        if momentum != 0 and momentum_buffer is None:
+            raise ValueError("rmsprop_step_rows: momentum > 0 needs a momentum_buffer array")
+        if last_step is not None or step is not None:
+            raise ValueError(kernels._RMSPROP_ROWS_LAZY_STEPS)
+    else:
+        if momentum != 0 or momentum_buffer is not None:
+            raise ValueError(kernels._RMSPROP_ROWS_MOMENTUM)
+        if weight_decay != 0:
+            raise ValueError(kernels._RMSPROP_ROWS_WEIGHT_DECAY)
+        if last_step is None or step is None:
+            raise ValueError(kernels._RMSPROP_ROWS_NEEDS_STEPS)
+        if stand["last_step"].shape[0] != n:
+            raise _validation.RowCount(kernel, "last_step", stand["last_step"].shape, "x", n)
+        if step < 1:
+            raise _validation.OutOfRange(kernel, "step", step, ">= 1 (the first step is 1)")
+        last = _gather_last_steps(dev["last_step"].view(), groups) if groups.rows.size else \
+            np.zeros(0, np.int64)
+        stale = groups.rows[last >= step]
+        if stale.size:
+            j = int(np.flatnonzero(np.isin(host_rows, stale))[0])
+            r = int(host_rows[j])
+            raise _validation.StaleStep(kernel, r, int(last[groups.rows == r][0]), step, True)
+        missed = step - 1 - last
+    state = ("momentum_buffer", "grad_avg")
+    if any(dev[a] is not None and dev[a].overlaps(dev[b]) for a in state
+           for b in ("x", "s", "g", *state) if a != b):
+        raise ValueError(kernels._RMSPROP_ROWS_STATE_SHARING)
+    if dev["last_step"] is not None and any(
+        dev["last_step"].overlaps(dev[b]) for b in ("rows", "x", "g", "s")
+    ) or drows is not None and any(drows.overlaps(dev[b]) for b in state):
+        raise ValueError(kernels._RMSPROP_ROWS_STEPS_SHARING)
+    if host_rows.size == 0 or n == 0:
+        return
+    order, starts, present = groups.upload()
+    x2, g2, s2 = (_as_rows_view(dev[k]) for k in ("x", "g", "s"))
+    buf2 = x2 if momentum_buffer is None else _as_rows_view(dev["momentum_buffer"])
+    gavg2 = x2 if grad_avg is None else _as_rows_view(dev["grad_avg"])
+    exact = not lazy
+    rmsprop_kernel = _rmsprop_rows_kernel(momentum_buffer is not None, grad_avg is not None,
+                                          exact, sequential)
+    _launch(rmsprop_kernel, present.size * x2.shape[1], stream,
+            x2, g2, s2, buf2, gavg2, order, starts, present,
+            cuda.to_device(missed) if exact else present,
+            dev["last_step"].view() if exact else present, np.int64(step if exact else 0), h)
+
+
+def rmsprop_catch_up(s, last_step, step, gamma, *, grad_avg=None, stream=None):
+    r"""Bring every row of an exact-mode RMSProp state on the GPU up to date as of ``step``:
+    :func:`rmsprop_nb.kernels.rmsprop_catch_up` for device arrays.
+
+    Same arguments, formula, checks and messages as the CPU function. The check that no row
+    is after ``step`` runs on the GPU and waits for it (one integer comes back); then one
+    launch brings every element forward (one thread per element, each computing its row's
+    :math:`\gamma^k`) and a second records ``step`` in ``last_step``.
+
+    Parameters
+    ----------
+    s, last_step, grad_avg : device arrays
+        As in the CPU function (``grad_avg`` keyword-only).
+    step, gamma
+        As in the CPU function.
+    stream : optional, keyword-only
+        The CUDA stream of the two launches.
+
+    Returns
+    -------
+    None
+        The arrays are updated in place.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As the CPU function, with its messages; nothing is modified on error.
+    RuntimeError
+        No GPU (and the simulator is off).
+    """
+    kernel = "rmsprop_catch_up"
+    _require_gpu()
+    dev = _devices(kernel, dict(s=s, last_step=last_step, grad_avg=grad_avg))
+    stand = {k: None if d is None else d.stand_in for k, d in dev.items()}
+    kernels._CATCH_UP_ARGS.check(dict(stand, step=step, gamma=gamma))
+    h = _math._rmsprop_hyper.py_func(kernel, stand["s"], 0.0, gamma, 0.0, True, 0.0, False, 0.0)
+    n = stand["s"].shape[0]
+    if stand["last_step"].shape[0] != n:
+        raise _validation.RowCount(kernel, "last_step", stand["last_step"].shape, "s", n)
+    if step < 0:
+        raise _validation.OutOfRange(kernel, "step", step, ">= 0")
+    lv = dev["last_step"].view()
+    if n:
+        flag = cuda.to_device(np.array([n], np.int64))
+        _launch(_first_after_kernel(), n, None, lv, np.int64(step), flag)
+        r = int(flag.copy_to_host()[0])
+        if r < n:
+            raise _validation.StaleStep(kernel, r, int(lv[r:r + 1].copy_to_host()[0]), step,
+                                        False)
+    if any(dev[a] is not None and dev[b] is not None and dev[a].overlaps(dev[b])
+           for a, b in (("s", "grad_avg"), ("last_step", "s"), ("last_step", "grad_avg"))):
+        raise ValueError(kernels._CATCH_UP_SHARING)
+    if n == 0:
+        return
+    s2 = _as_rows_view(dev["s"])
+    gavg2 = s2 if grad_avg is None else _as_rows_view(dev["grad_avg"])
+    _launch(_catch_up_kernel(grad_avg is not None), s2.size, stream,
+            s2, gavg2, lv, np.int64(step), h)
+    _launch(_set_steps_kernel(), n, stream, lv, np.int64(step))
 
 
 

@@ -12,6 +12,12 @@ serves any number of arrays of any shapes, and walks all of them, in parallel wh
 large together. Each gradient is checked and its address recorded first, by a small compiled
 call (a fraction of a microsecond) whose type check runs once per kind of gradient. Every
 group's hyperparameters are checked before any update, in Python, and only when they changed.
+
+A parameter whose gradient is a :class:`~rmsprop_nb.SparseGrad` (row-sparse) gets address 0 in
+the table, which the compiled step skips, and is updated by the row kernels of
+:mod:`rmsprop_nb.kernels` instead. Exact RMSProp keeps, for such a parameter, the step as of
+which each row is up to date (``last_step``), and brings every row up to date whenever the
+state is read or the parameter takes a dense gradient (see :meth:`_Optimizer._catch_up`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from . import _checkpoint, _loops, _threads, _validation
+from . import _checkpoint, _loops, _threads, _validation, kernels
+from ._sparse import SparseGrad
 
 #: The ``nonfinite`` policies of the optimizers (what a step does with NaN/inf gradients).
 NONFINITE_POLICIES = ("propagate", "raise", "skip")
@@ -148,8 +155,10 @@ class _Optimizer:
     _fixed_keys: tuple = ()
     _hyper_columns = 0
 
-    def __init__(self, params, defaults, nonfinite="propagate"):
+    def __init__(self, params, defaults, nonfinite="propagate", lazy=False):
         self.nonfinite = nonfinite
+        _validation.check_flag(f"{self._name}: lazy", lazy)
+        self._lazy = bool(lazy)
         self.skipped_steps = 0
         self.step_count = 0
         # Held by the thread using the optimizer (re-entrant: save() calls state_dict()).
@@ -176,6 +185,11 @@ class _Optimizer:
         self._schedules = []  # the groups whose learning rate is a schedule (None: to find)
         self._device = None
         self._labels = []  # how messages name each parameter
+        self._group_of = []  # each parameter's group
+        # Exact RMSProp, for each parameter stepped with row-sparse gradients since its state
+        # was last brought up to date: [last_step, gamma] (the int64 step as of which each row
+        # is up to date, and the gamma of the steps it missed).
+        self._row_steps = {}
         groups, self._plain = _as_groups(self._name, params)
         self._on_gpu = None  # decided by the first group
         for group in groups:
@@ -257,6 +271,7 @@ class _Optimizer:
         if self._device is not None:
             arrays, state = self._device.add(state)
         self.params.extend(arrays)
+        self._group_of.extend([i] * len(arrays))
         self._labels = labels
         for key in self._state_names:
             self._state[key].extend(state[key])
@@ -353,6 +368,13 @@ class _Optimizer:
             )
         self._nonfinite = value
 
+    @property
+    def lazy(self):
+        """Row-sparse gradients update the rows present only (True), or give the dense
+        step's result (False, the default); fixed at construction. Not saved in the state
+        (as ``nonfinite``): construct the optimizer with the same value to resume."""
+        return self._lazy
+
     def _group_indices(self):
         out, first = [], 0
         for g in self.param_groups:
@@ -376,6 +398,7 @@ class _Optimizer:
             saved step). ``state`` has one entry per parameter for each state buffer that any
             group keeps (``None`` for the parameters of groups that do not).
         """
+        self._catch_up()  # every row up to date: the state needs no per-row bookkeeping
         indices = self._group_indices()
         return {
             "algorithm": self._name,
@@ -467,6 +490,7 @@ class _Optimizer:
                     np.copyto(dst, src)
                 else:
                     self._device.copy_from_host(dst, src)
+        self._row_steps.clear()  # the loaded state is up to date as of its step
         self.defaults = defaults
         for i, (values, n) in enumerate(new_groups):
             self.param_groups[i].update(values)  # checked again at the next step
@@ -570,18 +594,23 @@ class _Optimizer:
 
         Parameters
         ----------
-        grads : list of ndarray
+        grads : list of ndarray or SparseGrad
             One gradient per parameter, in the order of :attr:`params` (the groups' arrays,
             group after group), each with the parameter's shape, dtype and memory order
             (contiguous; read-only arrays are fine). Any iterable of arrays is read once;
-            a single array is refused (wrap it: ``step([g])``).
+            a single array is refused (wrap it: ``step([g])``). For a parameter whose first
+            axis indexes rows (an embedding table, C order), a :class:`~rmsprop_nb.SparseGrad`
+            may stand for its gradient: only the rows it names are updated (with ``lazy=False``,
+            the result is the dense step's, see the class docstring). Dense and row-sparse
+            gradients mix freely in one step.
 
         Raises
         ------
         ValueError, TypeError
-            A wrong number of gradients, a gradient that does not match its parameter, or a
-            hyperparameter out of range in any group (also a schedule's value). No parameter
-            or state is changed then.
+            A wrong number of gradients, a gradient that does not match its parameter (a
+            row-sparse one: its rows out of range, its values not of the shape of the rows),
+            or a hyperparameter out of range in any group (also a schedule's value). No
+            parameter or state is changed then.
         FloatingPointError
             With ``nonfinite="raise"``, a gradient holding NaN or inf (no change either).
         RuntimeError
@@ -605,17 +634,25 @@ class _Optimizer:
         t = self.step_count + 1
         values = self._resolve(self._step_name, t)
         if self._device is not None:
+            _no_sparse_on_gpu(self._name, grads)
             if self._device.step(self, grads, self._hyper_getter(values)):  # False: skipped
                 self.step_count = t
             return
+        sparse = []  # the parameters with a row-sparse gradient this step
         try:
             # Every gradient is checked (and its address recorded) before any update.
             for tab in self._tables:
-                self._set_grads(tab, grads)
-            if self._nonfinite != "propagate" and self._skip_nonfinite():
+                self._set_grads(tab, grads, sparse)
+            for i in sparse:
+                self._check_sparse(i, grads[i], values[self._group_of[i]])
+            if self._nonfinite != "propagate" and self._skip_nonfinite(grads, sparse):
                 return
+            if self._row_steps:
+                self._catch_up_before(t, values, grads)
             for tab in self._tables:
                 self._step_table(tab, t)
+            for i in sparse:
+                self._step_rows(i, grads[i], t, values[self._group_of[i]])
         except (TypeError, ValueError):
             # Say precisely which gradient is wrong when its type is (the kernels' type checks
             # see one gradient and its parameter at a time); otherwise re-raise as it is.
@@ -643,11 +680,16 @@ class _Optimizer:
         """The number of steps each group has taken."""
         return [self.step_count - start for start in self._group_start]
 
-    def _set_grads(self, tab, grads):
-        """Check the gradients of a table and record their addresses for its kernel."""
+    def _set_grads(self, tab, grads, sparse):
+        """Check the gradients of a table and record their addresses for its kernel; a
+        row-sparse gradient gets address 0 (the kernel skips it) and its index in ``sparse``."""
         table, spans, set_grad = tab.table, self._spans, _loops._set_grad
         for k, i, p in tab.columns:  # (column of the table, index in grads, parameter)
             g = grads[i]
+            if type(g) is SparseGrad:
+                table[_loops._GRADS, k] = 0
+                sparse.append(i)
+                continue
             if set_grad(table, k, g, p, spans):
                 if g.shape != p.shape:
                     raise ValueError(
@@ -657,22 +699,90 @@ class _Optimizer:
                 j = next((j for j, q in enumerate(self.params) if np.may_share_memory(g, q)), i)
                 raise ValueError(f"{self._name}.step: grads[{i}] shares memory with params[{j}]")
 
-    def _skip_nonfinite(self):
-        """nonfinite="raise"/"skip": scan every gradient before any update; True to skip."""
+    def _skip_nonfinite(self, grads, sparse):
+        """nonfinite="raise"/"skip": scan every gradient before any update (the values of a
+        row-sparse one); True to skip."""
+        bad_ones = [i for i in sparse if _loops._count_nonfinite(grads[i].values.reshape(-1))]
         for tab in self._tables:
             scan = (_loops._first_nonfinite_parallel if tab.parallel and _threads.PARALLEL
                     else _loops._first_nonfinite_serial)
             bad = scan(tab.table, tab.segments, tab.tasks, tab.like, tab.counts)
             if bad >= 0:
-                i = tab.indices[bad]
-                if self._nonfinite == "raise":
-                    raise FloatingPointError(
-                        f"{self._name}.step: grads[{i}] contains NaN or infinity; nothing "
-                        "was updated (nonfinite='raise')"
-                    )
-                self.skipped_steps += 1
-                return True
-        return False
+                bad_ones.append(tab.indices[bad])
+        if not bad_ones:
+            return False
+        if self._nonfinite == "raise":
+            raise FloatingPointError(
+                f"{self._name}.step: grads[{min(bad_ones)}] contains NaN or infinity; nothing "
+                "was updated (nonfinite='raise')"
+            )
+        self.skipped_steps += 1
+        return True
+
+    # -- row-sparse gradients --------------------------------------------------------------
+
+    def _check_sparse(self, i, g, values):
+        """Check the row-sparse gradient ``g`` of parameter ``i`` (its group's hyperparameters:
+        ``values``) as the row kernels would, so that a bad one changes nothing."""
+        where = f"{self._name}.step: grads[{i}]"
+        p = self.params[i]
+        if p.ndim == 0 or (p.ndim > 1 and not p.flags.c_contiguous):
+            raise ValueError(
+                f"{where} is a SparseGrad, which needs a parameter whose rows are contiguous "
+                f"(at least 1-D, in C order); params[{i}] has shape {p.shape}"
+                f"{' in Fortran order' if p.ndim else ''}"
+            )
+        _validation._check_index_array(f"{where}.rows", _validation.describe(g.rows))
+        v = g.values
+        if not isinstance(v, np.ndarray):
+            raise _validation._not_an_array(f"{where}.values", v)
+        _validation._check_array(f"{where}.values", _validation.describe(v),
+                                 _validation.describe(p), f"params[{i}]", False,
+                                 same=f"values must have the shape of params[{i}][rows]")
+        rows, n = g.rows, p.shape[0]
+        want = (rows.shape[0],) + p.shape[1:]
+        if v.shape != want:
+            raise ValueError(f"{where}.values has shape {v.shape} but params[{i}][rows] has "
+                             f"shape {want}")
+        if rows.size and (rows.min() < 0 or rows.max() >= n):
+            j = int(np.flatnonzero((rows < 0) | (rows >= n))[0])
+            raise _validation.RowOutOfRange(f"{self._name}.step", f"grads[{i}].rows", j,
+                                            rows[j].item(), n, f"params[{i}]")
+        for part in (rows, v):
+            j = _first_overlapping(part, self.params, self._spans)
+            if j is not None:
+                raise ValueError(f"{where} shares memory with params[{j}]")
+        moving = [] if self._lazy else self._moving_options(values)
+        if moving:
+            gi = self._group_of[i]
+            got = " and ".join(f"{self._key(gi, key)} is {value!r}" for key, value in moving)
+            raise ValueError(
+                f"{where} is a SparseGrad, but {got}: {' and '.join(k for k, _ in moving)} "
+                f"{'move' if len(moving) > 1 else 'moves'} rows that have no gradient, which a "
+                "step over the rows present cannot do; construct the optimizer with lazy=True "
+                "to apply "
+                f"{'them' if len(moving) > 1 else 'it'} to the rows present only"
+            )
+
+    def _catch_up(self):
+        """Exact RMSProp: bring every row of the parameters stepped sparsely up to date as of
+        the last step, in place; their per-row bookkeeping is then dropped."""
+        for i, (last, gamma) in list(self._row_steps.items()):
+            self._catch_up_param(i, last, gamma, self.step_count)
+        self._row_steps.clear()
+
+    def _catch_up_before(self, t, values, grads):
+        """Before step ``t``: a parameter stepped sparsely whose gradient is dense now, or
+        whose group's gamma changed, is brought up to date as of step ``t - 1`` first (the
+        catch-up applies the gamma of the steps the rows missed)."""
+        for i, (last, gamma) in list(self._row_steps.items()):
+            if type(grads[i]) is not SparseGrad or self._gamma(values[self._group_of[i]]) != gamma:
+                self._catch_up_param(i, last, gamma, t - 1)
+                del self._row_steps[i]
+
+    def _catch_up_param(self, i, last, gamma, step):
+        kernels.rmsprop_catch_up(self._state["square_avg"][i], last, step, gamma,
+                                 grad_avg=self._state["grad_avg"][i])
 
     def __repr__(self):
         groups = self.param_groups
@@ -754,9 +864,31 @@ def _grads_list(name, grads):
 
 def _check_grads(name, params, grads):
     for i, (p, g) in enumerate(zip(params, grads)):
+        if type(g) is SparseGrad:  # checked by _check_sparse
+            continue
         _validation.check_array(
             f"{name}.step: grads[{i}]", g, like=p, like_name=f"params[{i}]", writeable=False
         )
+
+
+def _no_sparse_on_gpu(name, grads):
+    for i, g in enumerate(grads):
+        if type(g) is SparseGrad:
+            raise TypeError(
+                f"{name}.step: grads[{i}] is a SparseGrad; the optimizers on GPU arrays take "
+                "dense gradients (for row-sparse steps on the GPU, call "
+                "rmsprop_nb.cuda.rmsprop_step_rows or adagrad_step_rows)"
+            )
+
+
+def _first_overlapping(a, params, spans):
+    """The index of the first parameter sharing memory with ``a``, or None; ``spans``: the
+    parameters' sorted byte ranges (a binary search first: no loop when nothing overlaps)."""
+    start = a.__array_interface__["data"][0]
+    k = int(np.searchsorted(spans[0], start + a.nbytes))  # ranges starting before a ends
+    if a.size == 0 or k == 0 or spans[1, k - 1] <= start:
+        return None
+    return next((j for j, q in enumerate(params) if np.may_share_memory(a, q)), None)
 
 
 def _count(name, key, value):
@@ -842,6 +974,16 @@ class RMSProp(_Optimizer):
         state (as ``torch.optim`` does); raise ``FloatingPointError`` before anything changes;
         or skip the whole step, counting it in ``skipped_steps``. The checks cost a read of the
         gradients (see the user guide's Reliability page); the default costs nothing.
+    lazy : bool, default False
+        What a row-sparse gradient (:class:`~rmsprop_nb.SparseGrad`) does to the rows it does
+        not name. False (exact): what the dense step with zeros there does, their :math:`s`
+        (and :math:`\bar g`) decaying by :math:`\gamma` per step, applied when they are next
+        present (the optimizer keeps, per row, the step as of which it is up to date, and
+        brings every row up to date whenever the state is read: :meth:`state_dict`,
+        :meth:`save`, a dense gradient for that parameter). Momentum and weight decay move
+        absent rows at every step, so a row-sparse gradient is refused in a group that uses
+        them. True: only the rows present decay and update (TensorFlow's sparse RMSProp);
+        momentum and weight decay act on them only. Fixed at construction; not saved.
 
     Attributes
     ----------
@@ -883,7 +1025,9 @@ class RMSProp(_Optimizer):
     PyTorch's ``momentum``, ``centered``, ``weight_decay`` and ``maximize`` have the same
     meaning here. Keras's own ``momentum`` and ``centered`` differ in detail.
     The per-element update is :func:`rmsprop_nb.kernels.rmsprop_step`; a step over many
-    arrays is one compiled call per dtype.
+    arrays is one compiled call per dtype. A parameter with a row-sparse gradient is stepped
+    by :func:`rmsprop_nb.kernels.rmsprop_step_rows` (PyTorch's ``RMSprop`` refuses sparse
+    gradients); see the user guide's *Sparse gradients*.
 
     References
     ----------
@@ -922,6 +1066,16 @@ class RMSProp(_Optimizer):
     >>> opt.step([np.ones(3), np.ones(1)])
     >>> [g["weight_decay"] for g in opt.param_groups]
     [0.0001, 0.0]
+
+    An embedding table with a row-sparse gradient (rows 1 and 3 of 4), next to a dense one:
+
+    >>> from rmsprop_nb import SparseGrad
+    >>> table, bias = np.ones((4, 2)), np.zeros(2)
+    >>> opt = RMSProp([table, bias], lr=0.1)
+    >>> grad = SparseGrad(np.array([3, 1]), np.ones((2, 2)))
+    >>> opt.step([grad, np.ones(2)])
+    >>> table[:, 0].round(4)
+    array([1.    , 0.6838, 1.    , 0.6838])
     """
 
     _name = "RMSProp"
@@ -945,13 +1099,13 @@ class RMSProp(_Optimizer):
 
     def __init__(
         self, params, lr=0.01, gamma=0.9, eps=1e-6, *, eps_in_sqrt=True, momentum=0.0,
-        centered=False, weight_decay=0.0, maximize=False, nonfinite="propagate",
+        centered=False, weight_decay=0.0, maximize=False, nonfinite="propagate", lazy=False,
     ):
         defaults = dict(
             lr=lr, gamma=gamma, eps=eps, eps_in_sqrt=eps_in_sqrt, momentum=momentum,
             centered=centered, weight_decay=weight_decay, maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite)
+        super().__init__(params, defaults, nonfinite, lazy)
 
     @staticmethod
     def _new_state(params, values):
@@ -967,6 +1121,34 @@ class RMSProp(_Optimizer):
             _loops._rmsprop_group_parallel(*tab.args, self._hyper)
         else:
             _loops._rmsprop_group_serial(*tab.args, self._hyper)
+
+    def _step_rows(self, i, g, t, values):
+        """Step ``t`` of parameter ``i`` from its row-sparse gradient ``g``."""
+        lr, gamma, eps, eps_in_sqrt, weight_decay, maximize, momentum = values
+        p, state = self.params[i], self._state
+        last = step = None
+        if not self._lazy:
+            entry = self._row_steps.get(i)
+            if entry is None:  # every row is up to date as of the last step
+                entry = self._row_steps[i] = [np.full(p.shape[0], t - 1, np.int64), gamma]
+            last, step = entry[0], t
+        gavg = state["grad_avg"][i]
+        kernel = (kernels._rmsprop_rows_parallel if kernels._use_parallel(g.values)
+                  else kernels._rmsprop_rows_serial)
+        kernel(p, g.rows, g.values, state["square_avg"][i], lr, gamma, eps, eps_in_sqrt,
+               weight_decay, maximize, momentum, state["momentum_buffer"][i], gavg is not None,
+               gavg, last, step, self._lazy, False)
+
+    @staticmethod
+    def _gamma(values):
+        return values[1]
+
+    @staticmethod
+    def _moving_options(values):
+        """The options that move rows without a gradient, with their values (the exact mode
+        refuses them)."""
+        return [(k, v) for k, v in (("momentum", values[6]), ("weight_decay", values[4]))
+                if v > 0]
 
     def _device_hyper(self, where, x, values, i):
         from ._math import _rmsprop_hyper
@@ -1017,6 +1199,11 @@ class AdaGrad(_Optimizer):
         state (as ``torch.optim`` does); raise ``FloatingPointError`` before anything changes;
         or skip the whole step, counting it in ``skipped_steps``. The checks cost a read of the
         gradients (see the user guide's Reliability page); the default costs nothing.
+    lazy : bool, default False
+        For row-sparse gradients (:class:`~rmsprop_nb.SparseGrad`): a zero gradient changes
+        nothing in AdaGrad, so updating the rows present gives the dense step's result, except
+        with ``weight_decay``, which moves every row: refused for a row-sparse gradient unless
+        ``lazy=True``, which applies it to the rows present only. Fixed at construction.
 
     Attributes
     ----------
@@ -1053,7 +1240,9 @@ class AdaGrad(_Optimizer):
        * - Keras: ``Adagrad(lr, initial_accumulator_value=0.1, epsilon=1e-7)``
          - ``AdaGrad(p, lr, 1e-7, initial_accumulator_value=0.1)``
 
-    The per-element update is :func:`rmsprop_nb.kernels.adagrad_step`.
+    The per-element update is :func:`rmsprop_nb.kernels.adagrad_step`; a parameter with a
+    row-sparse gradient is stepped by :func:`rmsprop_nb.kernels.adagrad_step_rows` (as
+    ``torch.optim.Adagrad`` steps sparse gradients, repeated rows summed).
 
     References
     ----------
@@ -1094,14 +1283,14 @@ class AdaGrad(_Optimizer):
 
     def __init__(
         self, params, lr=0.01, eps=1e-6, *, eps_in_sqrt=True, initial_accumulator_value=0.0,
-        lr_decay=0.0, weight_decay=0.0, maximize=False, nonfinite="propagate",
+        lr_decay=0.0, weight_decay=0.0, maximize=False, nonfinite="propagate", lazy=False,
     ):
         defaults = dict(
             lr=lr, eps=eps, eps_in_sqrt=eps_in_sqrt,
             initial_accumulator_value=initial_accumulator_value, lr_decay=lr_decay,
             weight_decay=weight_decay, maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite)
+        super().__init__(params, defaults, nonfinite, lazy)
 
     @staticmethod
     def _new_state(params, values):
@@ -1112,6 +1301,20 @@ class AdaGrad(_Optimizer):
             _loops._adagrad_group_parallel(*tab.args, self._hyper, t)
         else:
             _loops._adagrad_group_serial(*tab.args, self._hyper, t)
+
+    def _step_rows(self, i, g, t, values):
+        """Step ``t`` of parameter ``i`` from its row-sparse gradient ``g`` (a zero gradient
+        changes nothing in AdaGrad: no bookkeeping)."""
+        lr, eps, eps_in_sqrt, weight_decay, maximize, lr_decay = values
+        kernel = (kernels._adagrad_rows_parallel if kernels._use_parallel(g.values)
+                  else kernels._adagrad_rows_serial)
+        kernel(self.params[i], g.rows, g.values, self._state["sum"][i], lr, eps, eps_in_sqrt,
+               weight_decay, maximize, lr_decay, t - self._group_start[self._group_of[i]],
+               self._lazy, False)
+
+    @staticmethod
+    def _moving_options(values):
+        return [("weight_decay", values[3])] if values[3] > 0 else []
 
     def _device_hyper(self, where, x, values, i):
         from ._math import _adagrad_hyper

@@ -25,6 +25,7 @@ def quick_run(tmp_path_factory):
     cmd = [
         sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick",
         "--sizes", "100,1000", "--rounds", "2", "--batch-ms", "0.5", "--many", "12",
+        "--sparse-rows", "1000,5000",
         "--out", str(out), "--name", "smoke",
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
@@ -38,11 +39,13 @@ def test_quick_run_prints_every_table(quick_run):
         "float32: median time per step", "float32: effective bandwidth",
         "float32: paired ratios", "float64: paired ratios", "RMSProp options",
         "12 arrays, float32", "one 1-element float32 parameter", "serial vs parallel loop",
-        "start-up in a fresh process",
+        "start-up in a fresh process", "sparse: 4,096 Zipf(1.1) row indices of 64 float32",
+        "sparse: effective bandwidth", "sparse: paired ratios", "sparse: time at n = 5e3",
         "noise:", "targets (medians of paired ratios)",
     ):
         assert title in proc.stdout
     assert "RMSProp.step: fraction of ceiling" in proc.stdout
+    assert "adagrad_step_rows vs adagrad_step (dense) (x faster)" in proc.stdout
     if HAS_TORCH:
         assert "RMSProp.step vs faster torch RMSprop" in proc.stdout
         assert "AdaGrad.step vs torch Adagrad fused" in proc.stdout
@@ -69,6 +72,13 @@ def test_quick_run_writes_json_with_medians_and_ratios(quick_run):
     assert {(r["dtype"], r["kib"]) for r in results["threshold"]} == {
         (d, k) for d in ("float32", "float64") for k in (16, 64, 256)
     }
+    assert [e["n"] for e in results["sparse"]] == [1000, 5000]
+    sparse = {"ada:ceiling", "ada:ada_rows", "ada:ada_dense", "rms:ceiling", "rms:rms_exact",
+              "rms:rms_lazy"} | ({"ada:th_ada", "ada:th_sadam"} if HAS_TORCH else set())
+    for entry in results["sparse"]:
+        assert set(entry["timings"]) == sparse and entry["bytes"] > 0
+        assert {"ada_rows/ceiling", "ada_rows/ada_dense", "rms_lazy/rms_exact"} <= set(
+            entry["ratios"])
     assert set(results["compile"]) == {"cold", "cached"}
     cold = results["compile"]["cold"]
     assert cold["RMSProp.step float32, 10 elements"] > 0

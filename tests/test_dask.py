@@ -588,6 +588,8 @@ def test_one_thread_at_a_time():
 @pytest.mark.parametrize("name", ["RMSProp", "AdaGrad"])
 def test_same_hyperparameters_and_defaults_as_the_single_process_class(name):
     local = inspect.signature(getattr(rmsprop_nb, name)).parameters
+    # lazy: what row-sparse gradients (SparseGrad) do; the Dask optimizers take dense chunks.
+    local = {k: v for k, v in local.items() if k != "lazy"}
     mine = inspect.signature(getattr(rd, name)).parameters
     assert list(mine)[: len(local)] == list(local)
     for k in local:

@@ -667,3 +667,175 @@ def test_device_optimizer_nonfinite_policies_match_the_host(cls):
         assert on_dev.step_count == 1
         for d, h in zip(dev, on_host.params):
             assert_agrees(d, h)
+
+
+# --------------------------------------------------------------------------------------------
+# Row-sparse launchers: the CPU row kernels' results, semantics and errors.
+# --------------------------------------------------------------------------------------------
+
+ROWS = {
+    "repeats": np.array([4, 1, 4, 0, 4, 1]),
+    "empty": np.zeros(0, np.int64),
+    "all rows, shuffled": np.array([3, 0, 5, 2, 4, 1]),
+    "int32": np.array([5, 5, 2], np.int32),
+}
+
+
+def _row_arrays(rng, dtype, trailing, k, n=6):
+    x = rng.standard_normal((n, *trailing)).astype(dtype)
+    s = np.abs(rng.standard_normal((n, *trailing))).astype(dtype)
+    g = rng.standard_normal((k, *trailing)).astype(dtype)
+    return x, s, g
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pattern", ROWS)
+@pytest.mark.parametrize("duplicates", ["sum", "sequential"])
+@pytest.mark.parametrize("rows_on", ["host", "device"])
+def test_adagrad_step_rows_agrees_with_cpu_kernel(dtype, pattern, duplicates, rows_on):
+    rng = np.random.default_rng(10)
+    rows = ROWS[pattern]
+    x, s, _ = _row_arrays(rng, dtype, (3,), rows.size)
+    dx, ds = to_device(x, s)
+    for step in (1, 2):
+        g = rng.standard_normal((rows.size, 3)).astype(dtype)
+        hyper = dict(lr=0.1, eps=1e-10, eps_in_sqrt=False, maximize=True, lr_decay=0.5,
+                     weight_decay=0.1, lazy=True, step=step, duplicates=duplicates)
+        kernels.adagrad_step_rows(x, rows, g, s, **hyper)
+        rcuda.adagrad_step_rows(dx, cuda.to_device(rows) if rows_on == "device" else rows,
+                                cuda.to_device(g), ds, **hyper)
+    assert_agrees(dx, x)
+    assert_agrees(ds, s)
+
+
+RMSPROP_ROWS_OPTIONS = [
+    dict(lazy=False, centered=c, eps_in_sqrt=e) for c in (False, True) for e in (True, False)
+] + [
+    dict(lazy=True, momentum=mu, centered=c, weight_decay=wd, maximize=True)
+    for mu in (0.0, 0.9) for c in (False, True) for wd in (0.0, 0.1)
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opts", RMSPROP_ROWS_OPTIONS,
+                         ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("duplicates", ["sum", "sequential"])
+def test_rmsprop_step_rows_agrees_with_cpu_kernel(dtype, opts, duplicates):
+    rng = np.random.default_rng(11)
+    rows = ROWS["repeats"]
+    x, s, _ = _row_arrays(rng, dtype, (2,), rows.size)
+    lazy = opts["lazy"]
+    buf = np.zeros_like(x) if opts.get("momentum") else None
+    gavg = rng.standard_normal(x.shape).astype(dtype) * 0.1 if opts["centered"] else None
+    last = None if lazy else np.array([0, 1, 0, 2, 1, 0])
+    dx, ds, dbuf, dgavg, dlast = to_device(x, s, buf, gavg, last)
+    for step in (3, 4, 5):
+        g = rng.standard_normal((rows.size, 2)).astype(dtype)
+        r = rows if step != 4 else rows[:2]  # row 0 and 4 miss step 4 (exact: a catch-up)
+        g = g[: r.size]
+        hyper = dict(lr=0.05, gamma=0.9, eps=1e-6, duplicates=duplicates, **opts)
+        steps = {} if lazy else dict(step=step)
+        kernels.rmsprop_step_rows(x, r, g, s, momentum_buffer=buf, grad_avg=gavg,
+                                  last_step=last, **steps, **hyper)
+        rcuda.rmsprop_step_rows(dx, r, cuda.to_device(g), ds, momentum_buffer=dbuf,
+                                grad_avg=dgavg, last_step=dlast, **steps, **hyper)
+    for dev, cpu in [(dx, x), (ds, s), (dbuf, buf), (dgavg, gavg)]:
+        if cpu is not None:
+            assert_agrees(dev, cpu)
+    if not lazy:
+        np.testing.assert_array_equal(dlast.copy_to_host(), last)
+        kernels.rmsprop_catch_up(s, last, 5, 0.9, grad_avg=gavg)
+        rcuda.rmsprop_catch_up(ds, dlast, 5, 0.9, grad_avg=dgavg)
+        np.testing.assert_array_equal(dlast.copy_to_host(), last)
+        assert_agrees(ds, s)
+        if gavg is not None:
+            assert_agrees(dgavg, gavg)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rmsprop_catch_up_agrees_with_cpu(dtype):
+    rng = np.random.default_rng(12)
+    s = np.abs(rng.standard_normal((7, 2))).astype(dtype)
+    last = np.array([0, 3, 9, 9, 1, 0, 5])
+    ds, dlast = to_device(s, last)
+    kernels.rmsprop_catch_up(s, last, 9, 0.8)
+    rcuda.rmsprop_catch_up(ds, dlast, 9, 0.8)
+    assert_agrees(ds, s)
+    np.testing.assert_array_equal(dlast.copy_to_host(), 9)
+
+
+def _rows_call(name, over):
+    x, s, g = np.ones((5, 3)), np.zeros((5, 3)), np.full((3, 3), 0.5)
+    if name == "adagrad_step_rows":
+        args = dict(x=x, rows=np.array([1, 3, 1]), g=g, s=s, lr=0.1, eps=1e-6)
+    elif name == "rmsprop_step_rows":
+        args = dict(x=x, rows=np.array([1, 3, 1]), g=g, s=s, lr=0.1, gamma=0.9, eps=1e-6,
+                    last_step=np.zeros(5, np.int64), step=1)
+    else:
+        args = dict(s=s, last_step=np.zeros(5, np.int64), step=4, gamma=0.5)
+    args.update(over)
+    return args
+
+
+ROWS_CASES = [
+    ("adagrad_step_rows", "rows float", dict(rows=np.array([1.0, 3.0, 1.0]))),
+    ("adagrad_step_rows", "rows negative", dict(rows=np.array([1, -1, 1]))),
+    ("adagrad_step_rows", "rows too large", dict(rows=np.array([1, 3, 5]))),
+    ("adagrad_step_rows", "g short", dict(g=np.ones((2, 3)))),
+    ("adagrad_step_rows", "g float32", dict(g=np.ones((3, 3), np.float32))),
+    ("adagrad_step_rows", "x Fortran", dict(x=np.asfortranarray(np.ones((5, 3))),
+                                            s=np.asfortranarray(np.zeros((5, 3))))),
+    ("adagrad_step_rows", "weight decay, exact", dict(weight_decay=0.1)),
+    ("adagrad_step_rows", "duplicates", dict(duplicates="mean")),
+    ("adagrad_step_rows", "step 0", dict(step=0)),
+    ("rmsprop_step_rows", "no last_step", dict(last_step=None)),
+    ("rmsprop_step_rows", "last_step int32", dict(last_step=np.zeros(5, np.int32))),
+    ("rmsprop_step_rows", "last_step short", dict(last_step=np.zeros(4, np.int64))),
+    ("rmsprop_step_rows", "stale", dict(last_step=np.array([0, 0, 0, 1, 0]))),
+    ("rmsprop_step_rows", "momentum, exact", dict(momentum=0.9, momentum_buffer=np.zeros((5, 3)))),
+    ("rmsprop_step_rows", "weight decay, exact", dict(weight_decay=0.1)),
+    ("rmsprop_step_rows", "lazy with steps", dict(lazy=True)),
+    ("rmsprop_step_rows", "centered without grad_avg", dict(centered=True)),
+    ("rmsprop_step_rows", "gamma 1", dict(gamma=1.0)),
+    ("rmsprop_step_rows", "step float", dict(step=1.0)),
+    ("rmsprop_catch_up", "after step", dict(last_step=np.array([0, 5, 0, 0, 0]))),
+    ("rmsprop_catch_up", "short", dict(last_step=np.zeros(4, np.int64))),
+    ("rmsprop_catch_up", "step < 0", dict(step=-1)),
+    ("rmsprop_catch_up", "gamma", dict(gamma=1.5)),
+]
+
+
+@pytest.mark.parametrize("case", ROWS_CASES, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_row_launcher_errors_match_cpu_and_change_nothing(case):
+    name, _, over = case
+    args = _rows_call(name, over)
+    cpu = _raised(getattr(kernels, name), **args)
+    dargs = {k: cuda.to_device(v) if isinstance(v, np.ndarray) and k != "rows" else v
+             for k, v in args.items()}
+    before = {k: v.copy_to_host() for k, v in dargs.items() if hasattr(v, "copy_to_host")}
+    assert _raised(getattr(rcuda, name), **dargs) == cpu
+    for k, b in before.items():
+        np.testing.assert_array_equal(dargs[k].copy_to_host(), b)
+
+
+def test_row_launchers_refuse_host_tables_and_device_rows_are_checked():
+    with pytest.raises(TypeError, match="adagrad_step_rows: x must be a CUDA device array"):
+        rcuda.adagrad_step_rows(np.ones((3, 2)), np.array([0]), cuda.to_device(np.ones((1, 2))),
+                                cuda.to_device(np.zeros((3, 2))), 0.1, 1e-6)
+    with pytest.raises(TypeError, match=r"adagrad_step_rows: rows must be an array of integers"):
+        rcuda.adagrad_step_rows(cuda.to_device(np.ones((3, 2))), cuda.to_device(np.zeros(1)),
+                                cuda.to_device(np.ones((1, 2))),
+                                cuda.to_device(np.zeros((3, 2))), 0.1, 1e-6)
+
+
+def test_device_optimizers_refuse_sparse_gradients_and_point_to_the_row_launchers():
+    from rmsprop_nb import SparseGrad
+
+    x = cuda.to_device(np.ones((4, 2)))
+    opt = RMSProp([x], lr=0.1)
+    with pytest.raises(TypeError, match=r"RMSProp.step: grads\[0\] is a SparseGrad; the "
+                                        r"optimizers on GPU arrays take dense gradients.*"
+                                        r"rmsprop_nb.cuda.rmsprop_step_rows"):
+        opt.step([SparseGrad(np.array([1]), np.ones((1, 2)))])
+    assert opt.step_count == 0
+    np.testing.assert_array_equal(x.copy_to_host(), 1.0)

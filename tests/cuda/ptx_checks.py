@@ -59,9 +59,49 @@ UPDATE_KERNELS = [
     ("adagrad", rcuda._adagrad_kernel(),
      _update_signature(3, lambda dt: rcuda.adagrad_hyper(dt, 0.01, 1e-6))),
 ]
-VARIANTS = UPDATE_KERNELS + [
+def _rows2(dtype):
+    return types.Array(typeof(dtype(0)), 2, "C")
+
+
+_I64 = types.int64[::1]
+
+# The row launchers' kernels: tables as 2-D views, then order, starts and rows (int64).
+ROW_KERNELS = [
+    (
+        f"adagrad rows ({'sequential' if q else 'sum'})",
+        rcuda._adagrad_rows_kernel(q),
+        lambda dt: (_rows2(dt),) * 3 + (_I64,) * 3
+        + (typeof(rcuda.adagrad_hyper(dt, 0.01, 1e-6)),),
+    )
+    for q in (False, True)
+] + [
+    (
+        f"rmsprop rows (momentum={m}, centered={c}, {'exact' if e else 'lazy'}, "
+        f"{'sequential' if q else 'sum'})",
+        rcuda._rmsprop_rows_kernel(m, c, e, q),
+        lambda dt: (_rows2(dt),) * 5 + (_I64,) * 5 + (types.int64,)
+        + (typeof(rcuda.rmsprop_hyper(dt, 0.01, 0.9, 1e-6, momentum=0.5)),),
+    )
+    for m, c, e, q in ((False, False, True, False), (False, True, True, True),
+                       (True, True, False, False), (True, False, False, True))
+] + [
+    (
+        f"catch-up (centered={c})",
+        rcuda._catch_up_kernel(c),
+        lambda dt: (_rows2(dt),) * 2 + (_I64, types.int64)
+        + (typeof(rcuda.rmsprop_hyper(dt, 0.01, 0.9, 1e-6)),),
+    )
+    for c in (False, True)
+]
+
+VARIANTS = UPDATE_KERNELS + ROW_KERNELS + [
     ("nonfinite scan", rcuda._nonfinite_kernel(),
      lambda dt: (_flat(dt), types.int32[::1], types.int64)),
+    # Integer helpers of the row launchers (the same code for both dtypes).
+    ("gather last_step", rcuda._gather_kernel(), lambda dt: (_I64, _I64, _I64)),
+    ("set last_step", rcuda._set_steps_kernel(), lambda dt: (_I64, types.int64)),
+    ("first row after step", rcuda._first_after_kernel(),
+     lambda dt: (_I64, types.int64, _I64)),
 ]
 
 DTYPES = [np.float32, np.float64]
@@ -96,9 +136,11 @@ def test_float32_kernel_has_no_float64_arithmetic(ptx, name):
     assert ".f64" not in code  # not even a float64 parameter or register
 
 
-@pytest.mark.parametrize("name", [v[0] for v in UPDATE_KERNELS])
+@pytest.mark.parametrize("name", [v[0] for v in UPDATE_KERNELS + ROW_KERNELS])
 def test_float64_kernel_computes_in_float64(ptx, name):
-    assert re.search(r"sqrt\.rn\.f64", ptx[name, "float64"])
+    # The updates take a square root; the catch-up multiplies by gamma**k.
+    pattern = r"mul\.rn\.f64" if name.startswith("catch-up") else r"sqrt\.rn\.f64"
+    assert re.search(pattern, ptx[name, "float64"])
 
 
 def test_float32_kernel_uses_ieee_sqrt_and_division(ptx):
@@ -139,7 +181,7 @@ def test_ptxas_assembles_every_kernel_without_spills(ptx, tmp_path):
         info = r.stdout + r.stderr
         registers = int(re.search(r"Used (\d+) registers", info).group(1))
         assert "0 bytes spill stores" in info and "0 bytes spill loads" in info, info
-        lines.append(f"{name:38s} {dtype:8s} {registers:3d} registers")
+        lines.append(f"{name:70s} {dtype:8s} {registers:3d} registers")
     print(f"\nptxas -arch=sm_90 -v ({_ptxas()}):\n" + "\n".join(lines))
 
 
