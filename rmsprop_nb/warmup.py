@@ -23,7 +23,7 @@ _DTYPES = ("float32", "float64")
 _RMSPROP_STATE = ((False, False), (True, False), (False, True), (True, True))
 
 
-def warm_up(dtypes=_DTYPES, algorithms=_ALGORITHMS, *, parallel=True, torch=False,
+def warm_up(dtypes=_DTYPES, algorithms=_ALGORITHMS, *, parallel=True, rows=True, torch=False,
             progress=None):
     r"""Compile (or load from the disk cache) the kernels that typical calls use.
 
@@ -47,6 +47,11 @@ def warm_up(dtypes=_DTYPES, algorithms=_ALGORITHMS, *, parallel=True, torch=Fals
         The algorithms to compile.
     parallel : bool, default True
         Also compile the parallel loops (for arrays of at least ``PARALLEL_MIN_BYTES``).
+    rows : bool, default True
+        Also the row-sparse kernels (:func:`~rmsprop_nb.kernels.adagrad_step_rows`,
+        :func:`~rmsprop_nb.kernels.rmsprop_step_rows` exact and lazy,
+        :func:`~rmsprop_nb.kernels.rmsprop_catch_up`) and the optimizers' ``SparseGrad`` path,
+        on tables of 4 columns and int64 row indices.
     torch : bool, default False
         Also take a step of :mod:`rmsprop_nb.torch`'s optimizers on CPU tensors (needs
         PyTorch; importing it takes about a second).
@@ -73,7 +78,7 @@ def warm_up(dtypes=_DTYPES, algorithms=_ALGORITHMS, *, parallel=True, torch=Fals
     Examples
     --------
     >>> from rmsprop_nb.warmup import warm_up
-    >>> done = warm_up(["float64"], ["adagrad"], parallel=False)
+    >>> done = warm_up(["float64"], ["adagrad"], parallel=False, rows=False)
     >>> [label for label, seconds in done]
     ['adagrad_step float64 small', 'AdaGrad.step float64 small']
     """
@@ -124,9 +129,38 @@ def warm_up(dtypes=_DTYPES, algorithms=_ALGORITHMS, *, parallel=True, torch=Fals
                     x, g, s, 0.01, 1e-6, True, 0.0, False, 0.0, 1))
                 timed(f"AdaGrad.step {label}",
                       lambda: AdaGrad([x], nonfinite="raise").step([g]))
+            if rows:
+                _warm_rows(algorithms, dtype, n, label, timed)
             if torch:
                 _warm_torch(algorithms, dtype, n, label, timed)
     return done
+
+
+def _warm_rows(algorithms, dtype, n, label, timed):
+    """The row-sparse kernels (and the optimizers' SparseGrad path, which calls them): a
+    table of 4 columns, ``n`` elements of gradient (the size decides the loop)."""
+    from . import SparseGrad, kernels
+    from . import AdaGrad, RMSProp
+
+    k = max(1, n // 4)
+    table = lambda: np.zeros((k, 4), dtype)  # noqa: E731
+    rows = np.arange(k, dtype=np.int64)
+    g = np.ones((k, 4), dtype)
+    if "rmsprop" in algorithms:
+        x, s, last = table(), table(), np.zeros(k, np.int64)
+        timed(f"rmsprop_step_rows {label}", lambda: kernels.rmsprop_step_rows(
+            x, rows, g, s, 0.01, 0.9, 1e-6, last_step=last, step=1))
+        timed(f"rmsprop_step_rows {label} lazy", lambda: kernels.rmsprop_step_rows(
+            x, rows, g, s, 0.01, 0.9, 1e-6, lazy=True))
+        timed(f"rmsprop_catch_up {label}", lambda: kernels.rmsprop_catch_up(s, last, 2, 0.9))
+        timed(f"RMSProp.step {label} SparseGrad",
+              lambda: RMSProp([table()]).step([SparseGrad(rows, g)]))
+    if "adagrad" in algorithms:
+        x, s = table(), table()
+        timed(f"adagrad_step_rows {label}",
+              lambda: kernels.adagrad_step_rows(x, rows, g, s, 0.01, 1e-6))
+        timed(f"AdaGrad.step {label} SparseGrad",
+              lambda: AdaGrad([table()]).step([SparseGrad(rows, g)]))
 
 
 def _warm_torch(algorithms, dtype, n, label, timed):
@@ -156,12 +190,14 @@ def main(argv=None):
                         default=list(_ALGORITHMS), help="algorithms (default: both)")
     parser.add_argument("--serial-only", action="store_true",
                         help="skip the parallel loops (for programs with small arrays only)")
+    parser.add_argument("--no-rows", action="store_true",
+                        help="skip the row-sparse kernels")
     parser.add_argument("--torch", action="store_true",
                         help="also rmsprop_nb.torch's optimizers (needs PyTorch)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     done = warm_up(args.dtypes, args.algorithms, parallel=not args.serial_only,
-                   torch=args.torch, progress=lambda label, s: print(f"{s:7.2f} s  {label}", flush=True))
+                   rows=not args.no_rows, torch=args.torch, progress=lambda label, s: print(f"{s:7.2f} s  {label}", flush=True))
     print(f"{time.perf_counter() - start:7.2f} s  in all ({len(done)} kinds of call)")
     return 0
 
