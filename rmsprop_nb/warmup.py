@@ -78,7 +78,8 @@ def warm_up(dtypes=_DTYPES, algorithms=_ALGORITHMS, *, parallel=True, rows=True,
     Examples
     --------
     >>> from rmsprop_nb.warmup import warm_up
-    >>> done = warm_up(["float64"], ["adagrad"], parallel=False, rows=False)
+    >>> done = warm_up(["float64"], ["adagrad"],
+    ...                parallel=False, rows=False)
     >>> [label for label, seconds in done]
     ['adagrad_step float64 small', 'AdaGrad.step float64 small']
     """
