@@ -225,3 +225,398 @@ def test_sparse_adagrad_lazy_weight_decay_acts_on_the_rows_present():
     np.testing.assert_allclose(opt.state[x]["sum"].numpy()[rows], s, rtol=1e-15)
     others = [0, 2, 3, 5]
     assert torch.equal(x.detach()[others], x0[others])
+
+
+# -- RMSprop, exact mode: the dense step's result -----------------------------------------------
+
+RMSPROP_OPTIONS = [
+    dict(lr=0.01),
+    dict(lr=0.02, alpha=0.9, centered=True),
+    dict(lr=0.01, alpha=0.5, eps=1e-6, maximize=True),
+    dict(lr=0.01, alpha=0.9, eps=1e-6, eps_in_sqrt=True),
+]
+
+
+@pytest.mark.parametrize("options", RMSPROP_OPTIONS,
+                         ids=["defaults", "centered", "maximize", "eps-in-sqrt"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_sparse_rmsprop_exact_equals_the_dense_step(dtype, options):
+    """60 steps with sparse gradients equal 60 dense steps on the same gradients densified,
+    ours and (with eps outside the root) torch.optim.RMSprop's, without resetting. Along the
+    way the embedding sometimes takes a dense gradient or none, alpha changes at step 30 and
+    the state is read at step 40: each of these brings the lagging rows up to date."""
+    sparse_m, dense_m, torch_m = _models(dtype, 11, n=3)
+    ours = rt.RMSprop(sparse_m.parameters(), **options)
+    dense = rt.RMSprop(dense_m.parameters(), **options)
+    theirs = None if options.get("eps_in_sqrt") else torch.optim.RMSprop(
+        torch_m.parameters(), **options)
+    rng = np.random.default_rng(1)
+    tol = dict(rtol=1e-12, atol=1e-13) if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-6)
+    for t, batch in enumerate(_batches(12), start=1):
+        kind = rng.choice(["sparse"] * 8 + ["dense", "none"])
+        _backward(sparse_m, batch, dense=kind == "dense")
+        if kind == "none":
+            sparse_m.embed.weight.grad = None
+        grads = [None if p.grad is None else p.grad.to_dense() for p in sparse_m.parameters()]
+        _set_grads(dense_m, grads)
+        _set_grads(torch_m, grads)
+        if t == 30:
+            for opt in (ours, dense, theirs):
+                if opt is not None:
+                    opt.param_groups[0]["alpha"] = 0.8
+        for opt in (ours, dense, theirs):
+            if opt is not None:
+                opt.step()
+        if t == 40:
+            state = ours.state_dict()["state"][0]
+            torch.testing.assert_close(state["square_avg"],
+                                       dense.state[dense_m.embed.weight]["square_avg"], **tol)
+        for a, b in zip(sparse_m.parameters(), dense_m.parameters()):
+            torch.testing.assert_close(a, b, **tol)
+        if theirs is not None:
+            for a, c in zip(sparse_m.parameters(), torch_m.parameters()):
+                torch.testing.assert_close(a, c, **tol)
+    assert ours._lags  # the rows lag ...
+    saved = ours.state_dict()
+    assert not ours._lags  # ... until the state is read
+    assert set(saved["state"][0]) == set(dense.state_dict()["state"][0])
+    for key in ("square_avg", "grad_avg"):
+        if key in saved["state"][0]:
+            torch.testing.assert_close(saved["state"][0][key],
+                                       dense.state[dense_m.embed.weight][key], **tol)
+
+
+def test_sparse_rmsprop_exact_state_dict_continues_in_torch_optim():
+    """The state saved mid-run (every row caught up, torch's keys only) loads into
+    torch.optim.RMSprop, which goes on with the gradients densified as ours goes on with the
+    sparse ones; and a state saved by torch.optim.RMSprop continues sparsely in ours."""
+    dtype = torch.float64
+    batches = _batches(13)
+    a, b, c = _models(dtype, 14, n=3)
+    kw = dict(lr=0.01, alpha=0.9, centered=True)
+    ours = rt.RMSprop(a.parameters(), **kw)
+    for batch in batches[:30]:
+        _backward(a, batch)
+        ours.step()
+    with torch.no_grad():
+        for p, q, r in zip(a.parameters(), b.parameters(), c.parameters()):
+            q.copy_(p)
+            r.copy_(p)
+    theirs = torch.optim.RMSprop(b.parameters(), **kw)
+    theirs.load_state_dict(_roundtrip(ours.state_dict()))
+    back = rt.RMSprop(c.parameters(), **kw)
+    back.load_state_dict(_roundtrip(theirs.state_dict()))
+    for batch in batches[30:]:
+        _backward(a, batch)
+        _backward(b, batch, dense=True)
+        _backward(c, batch)
+        for opt in (ours, theirs, back):
+            opt.step()
+    for p, q, r in zip(a.parameters(), b.parameters(), c.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-13)
+        torch.testing.assert_close(r, q, rtol=1e-12, atol=1e-13)
+
+
+def test_pickling_and_copying_bring_the_rows_up_to_date():
+    """A pickled or deep-copied optimizer holds the caught-up state (the bookkeeping is not
+    pickled): the copy goes on as the original, and both as the dense run."""
+    dtype = torch.float64
+    a, b = _models(dtype, 15)
+    ours = rt.RMSprop(a.parameters(), lr=0.01, alpha=0.9)
+    dense = rt.RMSprop(b.parameters(), lr=0.01, alpha=0.9)
+    batches = _batches(16, 20)
+    for batch in batches[:10]:
+        _backward(a, batch)
+        _backward(b, batch, dense=True)
+        ours.step()
+        dense.step()
+    assert ours._lags
+    clone = pickle.loads(pickle.dumps(ours))
+    twin = copy.deepcopy(ours)
+    for opt in (clone, twin):
+        assert not opt._lags
+        weight = opt.param_groups[0]["params"][0]
+        torch.testing.assert_close(opt.state[weight]["square_avg"],
+                                   dense.state[b.embed.weight]["square_avg"], rtol=1e-13, atol=0)
+        model = Bag(dtype)
+        with torch.no_grad():
+            for p, q in zip(model.parameters(), a.parameters()):
+                p.copy_(q)
+        model.embed.weight, model.head.weight, model.head.bias = opt.param_groups[0]["params"]
+        for batch in batches[10:]:
+            _backward(model, batch)
+            opt.step()
+    for batch in batches[10:]:
+        _backward(a, batch)
+        _backward(b, batch, dense=True)
+        ours.step()
+        dense.step()
+    for opt in (clone, twin):
+        for p, q in zip(opt.param_groups[0]["params"], b.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-13)
+
+
+def test_loading_a_state_drops_the_bookkeeping_of_the_old_one():
+    dtype = torch.float64
+    a, b = _models(dtype, 17)
+    ours = rt.RMSprop(a.parameters(), lr=0.01)
+    theirs = torch.optim.RMSprop(b.parameters(), lr=0.01)
+    batches = _batches(18, 12)
+    for batch in batches[:6]:
+        _backward(a, batch)
+        ours.step()
+        _backward(b, batch, dense=True)
+        theirs.step()
+    assert ours._lags
+    with torch.no_grad():
+        for p, q in zip(a.parameters(), b.parameters()):
+            p.copy_(q)
+    ours.load_state_dict(_roundtrip(theirs.state_dict()))
+    assert not ours._lags
+    for batch in batches[6:]:
+        _backward(a, batch)
+        ours.step()
+        _backward(b, batch, dense=True)
+        theirs.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-13)
+
+
+# -- RMSprop, lazy mode: the rows present only --------------------------------------------------
+
+LAZY_OPTIONS = [
+    dict(lr=0.01, alpha=0.9),
+    dict(lr=0.01, alpha=0.9, momentum=0.9, weight_decay=0.01),
+    dict(lr=0.02, alpha=0.8, centered=True, maximize=True, momentum=0.5),
+    dict(lr=0.01, alpha=0.9, eps=1e-6, eps_in_sqrt=True, weight_decay=0.1),
+]
+
+
+@pytest.mark.parametrize("options", LAZY_OPTIONS,
+                         ids=["plain", "momentum-decay", "centered", "eps-in-sqrt"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_sparse_rmsprop_lazy_matches_its_reference(dtype, options):
+    """Each step: the repeated rows summed (in the order of the indices), then the dense
+    update of torch.optim.RMSprop on the rows present alone (NumPy reference, in the
+    parameter's dtype); the other rows and their state do not change."""
+    x0 = torch.randn(VOCAB, DIM, generator=torch.Generator().manual_seed(19), dtype=dtype)
+    x = x0.clone().requires_grad_()
+    opt = rt.RMSprop([x], lazy=True, **options)
+    momentum, centered = options.get("momentum", 0.0), options.get("centered", False)
+    ref = dict(x=x0.numpy().copy(), s=np.zeros_like(x0.numpy()),
+               buf=np.zeros_like(x0.numpy()) if momentum else None,
+               gavg=np.zeros_like(x0.numpy()) if centered else None)
+    kw = dict(lr=options["lr"], gamma=options["alpha"], eps=options.get("eps", 1e-8),
+              eps_in_sqrt=options.get("eps_in_sqrt", False),
+              weight_decay=options.get("weight_decay", 0.0),
+              maximize=options.get("maximize", False), momentum=momentum, centered=centered)
+    rng = np.random.default_rng(20)
+    names = ("x", "s", "buf", "gavg")
+    for _ in range(STEPS):
+        idx = rng.integers(0, VOCAB, 12)
+        values = rng.standard_normal((12, DIM)).astype(x0.numpy().dtype)
+        x.grad = torch.sparse_coo_tensor(torch.from_numpy(idx)[None], torch.from_numpy(values),
+                                         (VOCAB, DIM))
+        rows = np.unique(idx)
+        g = np.zeros((VOCAB, DIM), values.dtype)
+        np.add.at(g, idx, values)
+        before = {k: None if v is None else v.copy() for k, v in ref.items()}
+        out = reference.rmsprop(
+            ref["x"][rows], g[rows], ref["s"][rows], buf=None if ref["buf"] is None else
+            ref["buf"][rows], gavg=None if ref["gavg"] is None else ref["gavg"][rows], **kw)
+        for name, value in zip(names, out):
+            if value is not None:
+                ref[name][rows] = value
+        opt.step()
+        st = opt.state[x]
+        ours = dict(x=x.detach(), s=st["square_avg"], buf=st.get("momentum_buffer"),
+                    gavg=st.get("grad_avg"))
+        for name in names:
+            if ref[name] is None:
+                continue
+            want, old = torch.from_numpy(ref[name]), torch.from_numpy(before[name])
+            _assert_step_close(ours[name], want, old, dtype)
+            with torch.no_grad():
+                ours[name].copy_(want)  # the next step starts from the same point
+    assert not opt._lags
+
+
+def test_lazy_and_exact_can_alternate():
+    """Switching a group to lazy brings the lagging rows up to date first (the steps they
+    missed were exact ones); switching back starts the bookkeeping afresh."""
+    dtype = torch.float64
+    a, b = _models(dtype, 21)
+    ours = rt.RMSprop(a.parameters(), lr=0.01, alpha=0.9)
+    ref = rt.RMSprop(b.parameters(), lr=0.01, alpha=0.9)
+    for t, batch in enumerate(_batches(22, 30)):
+        lazy = 10 <= t < 20
+        for opt in (ours, ref):
+            opt.param_groups[0]["lazy"] = lazy
+        _backward(a, batch)
+        # the reference: dense steps while exact, ours' lazy steps while lazy
+        _backward(b, batch, dense=not lazy)
+        ours.step()
+        ref.step()
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-13)
+
+
+# -- bad input: a clear error, and nothing changes ----------------------------------------------
+
+
+def _two_groups(cls, embed_options=None, **kw):
+    """A dense parameter in group 0 (updated first), an embedding table in group 1; one step
+    taken (so that exact RMSprop's rows lag), sparse gradients for the next."""
+    dense = torch.ones(4, dtype=torch.float64, requires_grad=True)
+    table = torch.ones(6, 3, dtype=torch.float64, requires_grad=True)
+    opt = cls([{"params": [dense]}, {"params": [table], **(embed_options or {})}], lr=0.1, **kw)
+    dense.grad = torch.ones(4, dtype=torch.float64)
+    table.grad = _sparse([1, 1, 3], 6)
+    opt.step()
+    dense.grad = torch.full((4,), 2.0, dtype=torch.float64)
+    table.grad = _sparse([0, 5], 6)
+    return opt, [dense, table]
+
+
+def _sparse(rows, n, dtype=torch.float64):
+    # (unchecked: some tests need indices out of range)
+    return torch.sparse_coo_tensor([rows], torch.ones(len(rows), 3, dtype=dtype), (n, 3),
+                                   check_invariants=False)
+
+
+def _snapshot(opt, params):
+    state = {id(p): {k: v.clone() for k, v in st.items()} for p, st in opt.state.items()}
+    lags = {id(p): lag.last_step.copy() for p, lag in opt._lags.items()}
+    return [p.detach().clone() for p in params], state, lags
+
+
+def _assert_same(opt, params, snapshot):
+    values, state, lags = snapshot
+    assert all(torch.equal(p.detach(), v) for p, v in zip(params, values))
+    for p, st in opt.state.items():
+        for key, value in st.items():  # (a buffer an option switched on may start, at zero)
+            was = state[id(p)].get(key, torch.zeros_like(value))
+            assert torch.equal(value, was), key
+    assert {id(p): lag.last_step.tolist() for p, lag in opt._lags.items()} == {
+        k: v.tolist() for k, v in lags.items()}
+
+
+def _set_grad(i, grad):
+    def spoil(opt, ps):
+        ps[i].grad_dtype = None  # torch then lets a gradient of any dtype in
+        ps[i].grad = grad
+
+    return spoil
+
+
+def _set_option(key, value):
+    return lambda opt, ps: opt.param_groups[1].__setitem__(key, value)
+
+
+class _Meta:
+    """Pretend that the table lives on another device (torch's meta device here), whose
+    dense tensors the optimizer would take: its sparse gradient must then be refused."""
+
+    def __init__(self, monkeypatch):
+        monkeypatch.setitem(rt._BUCKETS, "meta", rt._CudaBucket)
+
+    def __call__(self, opt, ps):
+        table = torch.ones(6, 3, dtype=torch.float64, device="meta", requires_grad=True)
+        opt.param_groups[1]["params"] = [table]
+        opt.state[table] = {"step": torch.tensor(0.0)}
+        table.grad = _sparse([0], 6).to("meta")
+
+
+BAD = [
+    ("adagrad-weight-decay", rt.Adagrad, {}, _set_option("weight_decay", 0.01),
+     (RuntimeError, ValueError),
+     r"Adagrad.step: weight_decay option is not compatible with sparse gradients \(as in "
+     r"torch.optim.Adagrad\): param_groups\[1\]\['weight_decay'\] is 0.01 .* lazy=True"),
+    ("rmsprop-momentum", rt.RMSprop, {}, _set_option("momentum", 0.9), ValueError,
+     r"the gradient of param_groups\[1\]\['params'\]\[0\] is sparse, but "
+     r"param_groups\[1\]\['momentum'\] is 0.9: momentum moves rows that have no gradient.*"
+     r"set lazy=True"),
+    ("rmsprop-weight-decay", rt.RMSprop, {}, _set_option("weight_decay", 0.1), ValueError,
+     r"param_groups\[1\]\['weight_decay'\] is 0.1: weight_decay moves rows .* lazy=True"),
+    ("out-of-range", rt.RMSprop, {}, _set_grad(1, _sparse([2, 6], 6)), ValueError,
+     r"the gradient of param_groups\[1\]\['params'\]\[0\] has the index 6 at position 1 of "
+     r"its indices, out of range for the parameter's shape \(6, 3\)"),
+    ("negative", rt.Adagrad, {}, _set_grad(1, _sparse([-1], 6)), ValueError,
+     r"has the index -1 at position 0 of its indices, out of range"),
+    ("dtype", rt.RMSprop, {}, _set_grad(1, _sparse([1], 6, torch.float32)), TypeError,
+     r"has dtype torch.float32 but the parameter has torch.float64"),
+    ("nonfinite", rt.RMSprop, dict(nonfinite="raise"),
+     _set_grad(1, torch.sparse_coo_tensor([[2]], [[0.0, float("nan"), 1.0]], (6, 3),
+                                          dtype=torch.float64, check_invariants=True)),
+     FloatingPointError, r"param_groups\[1\]\['params'\]\[0\] contains NaN or infinity"),
+]
+
+
+@pytest.mark.parametrize("name, cls, options, spoil, error, match", BAD,
+                         ids=[b[0] for b in BAD])
+def test_bad_sparse_input_raises_before_anything_changes(name, cls, options, spoil, error,
+                                                         match):
+    opt, params = _two_groups(cls, options)
+    spoil(opt, params)
+    snapshot = _snapshot(opt, params)
+    errors = error if isinstance(error, tuple) else (error,)
+    with pytest.raises(errors[0], match=match) as info:
+        opt.step()
+    assert all(isinstance(info.value, e) for e in errors)
+    _assert_same(opt, params, snapshot)
+
+
+def test_adagrad_weight_decay_error_is_torchs():
+    """torch.optim.Adagrad raises a RuntimeError with this text (after counting the step)."""
+    p = torch.ones(6, 3, dtype=torch.float64, requires_grad=True)
+    p.grad = _sparse([1], 6)
+    with pytest.raises(RuntimeError, match="weight_decay option is not compatible with "
+                                           "sparse gradients"):
+        torch.optim.Adagrad([p], weight_decay=0.01).step()
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda: torch.ones(6, 3, dtype=torch.complex128, requires_grad=True), TypeError,
+     r"is sparse and the parameter is complex \(torch.complex128\)"),
+    (lambda: torch.ones(3, 6, dtype=torch.float64).t().requires_grad_(), ValueError,
+     r"is sparse, which needs a contiguous parameter .* strides \(1, 6\)"),
+], ids=["complex", "transposed"])
+def test_parameters_a_sparse_step_cannot_take_are_refused(make, error, match):
+    p = make()
+    opt = rt.Adagrad([p], lr=0.1)
+    values = torch.ones(1, 3, dtype=p.dtype)
+    p.grad = torch.sparse_coo_tensor([[0]], values, (6, 3))
+    before = p.detach().clone()
+    with pytest.raises(error, match=match):
+        opt.step()
+    assert torch.equal(p.detach(), before) and float(opt.state[p]["step"]) == 0
+
+
+def test_sparse_gradients_of_gpu_parameters_point_to_the_cuda_row_kernels(monkeypatch):
+    opt, params = _two_groups(rt.RMSprop)
+    _Meta(monkeypatch)(opt, params)
+    with pytest.raises(TypeError, match=r"rmsprop_nb.torch steps sparse gradients of CPU "
+                                        r"parameters only\. On the GPU, call "
+                                        r"rmsprop_nb.cuda.rmsprop_step_rows"):
+        opt.step()
+
+
+def test_values_sharing_memory_with_a_parameter_are_refused():
+    opt, params = _two_groups(rt.Adagrad)
+    shared = torch.sparse_coo_tensor([[0]], params[0].detach()[:3].view(1, 3), (6, 3))
+    params[1].grad = shared
+    snapshot = _snapshot(opt, params)
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['params'\]\[0\] shares memory "
+                                         r"with a parameter"):
+        opt.step()
+    _assert_same(opt, params, snapshot)
+
+
+def test_nonfinite_skip_skips_sparse_steps_too():
+    opt, params = _two_groups(rt.RMSprop, nonfinite="skip")
+    params[1].grad = torch.sparse_coo_tensor([[2]], [[float("inf"), 0.0, 1.0]], (6, 3),
+                                             dtype=torch.float64)
+    snapshot = _snapshot(opt, params)
+    opt.step()
+    _assert_same(opt, params, snapshot)
+    assert opt.skipped_steps == 1
