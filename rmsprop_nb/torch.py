@@ -406,24 +406,18 @@ class _SparseOptionError(ValueError, RuntimeError):
 
 
 @jit
-def _first_bad_index(indices, bounds):
-    """The first column ``j`` of a COO gradient's ``indices`` (sparse_dim x nnz) with an
-    entry outside ``[0, bounds[axis])``, else -1."""
+def _check_entries(indices, bounds, values, spans):
+    """A COO gradient's ``indices`` (sparse_dim x nnz) and ``values``, checked in one call:
+    the position of the first entry with an index outside ``[0, bounds[axis])``; else -2 when
+    the indices or the values share memory with a parameter (``spans``: the parameters' sorted
+    byte ranges, see ``_Optimizer._refresh_spans``); else -1."""
     for j in range(indices.shape[1]):
         for a in range(indices.shape[0]):
             if indices[a, j] < 0 or indices[a, j] >= bounds[a]:
                 return j
+    if _loops._overlaps_spans(indices, spans) or _loops._overlaps_spans(values, spans):
+        return -2
     return -1
-
-
-def _overlaps_params(a, spans):
-    """True when the ndarray ``a`` shares memory with a CPU parameter (``spans``: their sorted
-    byte ranges, see ``_Optimizer._refresh_spans``)."""
-    if a.size == 0:
-        return False
-    start = a.__array_interface__["data"][0]
-    k = int(np.searchsorted(spans[0], start + a.nbytes))  # the parameters starting before a ends
-    return k > 0 and spans[1, k - 1] > start
 
 
 # One step of a _SparseColumn: the row indices (int64, into the tables' first axis), the
@@ -478,22 +472,22 @@ class _SparseColumn:
         tables, bounds = self._layout(d)
         indices = g._indices().numpy()
         values = g._values().detach().contiguous().numpy()
-        bad = _first_bad_index(indices, bounds)
+        bad = _check_entries(indices, bounds, values, opt._spans)
         if bad >= 0:
             index = indices[:, bad].tolist()
             raise ValueError(
                 f"{where} has the index {index[0] if d == 1 else index} at position {bad} of "
                 f"its indices, out of range for the parameter's shape {tuple(p.shape)}"
             )
+        if bad == -2:
+            raise ValueError(f"{where} shares memory with a parameter (it would be read after "
+                             "that parameter was updated)")
         if d == 1:
             rows = indices[0]
         elif d == 0:
             rows = np.zeros(indices.shape[1], np.int64)
-        else:
+        else:  # (a new array)
             rows = np.ravel_multi_index(tuple(indices), tuple(p.shape[:d]))
-        if _overlaps_params(values, opt._spans) or _overlaps_params(rows, opt._spans):
-            raise ValueError(f"{where} shares memory with a parameter (it would be read after "
-                             "that parameter was updated)")
         opt._check_sparse_options(self.where(), self.group_index, h)
         return _RowsStep(self, rows, values, tables, d)
 
