@@ -1122,6 +1122,15 @@ class RMSprop(_Optimizer):
         parameters and state (torch's behaviour); raise ``FloatingPointError`` before anything
         changes; or skip the whole step (no group changes, no step counted), counting it in
         :attr:`skipped_steps`. Checking costs a read of the gradients.
+    lazy : bool, default False, keyword-only
+        What a sparse gradient (``nn.Embedding(sparse=True)``) does to the rows it leaves out.
+        False, the exact mode: the step equals the dense step with zeros on those rows, whose
+        ``square_avg`` (and ``grad_avg``) decay by :math:`\alpha`; the decay reaches a row
+        when it is next present, or when the state is read. ``momentum`` and
+        ``weight_decay`` would move the absent rows too, so a sparse gradient in a group that
+        uses them raises ``ValueError``. True: only the rows present decay and update
+        (TensorFlow's ``SparseApplyRMSProp``); ``momentum`` and ``weight_decay`` act on those
+        rows only. Dense gradients are stepped the same either way.
     foreach, capturable, differentiable : keyword-only
         Accepted at torch's defaults (``foreach`` None or False, the others False) so that
         code written for ``torch.optim.RMSprop`` runs unchanged; any other value raises
@@ -1132,11 +1141,12 @@ class RMSprop(_Optimizer):
     ----------
     param_groups : list of dict
         As in ``torch.optim``: each group's parameters and hyperparameters (including
-        ``eps_in_sqrt`` and ``nonfinite``). They may be changed between steps.
+        ``eps_in_sqrt``, ``nonfinite`` and ``lazy``). They may be changed between steps.
     state : dict
         Per parameter, as ``torch.optim.RMSprop`` keeps it: ``step`` (a 0-dim float32
         tensor; float64 when torch's default dtype is), ``square_avg`` and, when on,
-        ``momentum_buffer`` and ``grad_avg``.
+        ``momentum_buffer`` and ``grad_avg``. After exact sparse steps the rows left out are
+        behind here until :meth:`state_dict` (or pickling) brings them up to date.
     skipped_steps : int
         Steps skipped by ``nonfinite="skip"`` (kept by this object, not in the state dict).
 
@@ -1144,7 +1154,8 @@ class RMSprop(_Optimizer):
     ------
     ValueError
         A hyperparameter out of its range, a torch flag this class does not support, a
-        parameter that is not one block of memory, or two parameters sharing memory.
+        parameter that is not one block of memory, or two parameters sharing memory; at a
+        step, a sparse gradient with ``momentum`` or ``weight_decay`` in the exact mode.
     TypeError
         A parameter of another dtype (float16, bfloat16, integers), layout or device.
 
@@ -1159,7 +1170,16 @@ class RMSprop(_Optimizer):
     group that has a gradient (multi-threaded when they are large together); parameters
     whose gradient is None are skipped and their ``step`` is not advanced. CUDA tensors are
     updated by :func:`rmsprop_nb.cuda.rmsprop_step`'s kernel, one launch per parameter on
-    torch's current stream (needs ``numba-cuda``). Sparse gradients are refused.
+    torch's current stream (needs ``numba-cuda``).
+
+    Sparse gradients (COO, of CPU parameters; ``torch.optim.RMSprop`` refuses them) are
+    stepped by :func:`rmsprop_nb.kernels.rmsprop_step_rows`, one call per parameter, at the
+    cost of the rows present: repeated indices are summed first, as ``coalesce`` would. The
+    exact mode keeps, outside ``state``, the step as of which each row is up to date (8
+    bytes per row) and brings every row up to date before the state is read
+    (:meth:`state_dict`, pickling) or the parameter takes a dense or lazy step, or a step
+    with another ``alpha``: the state dict is ``torch.optim.RMSprop``'s, and loads into it.
+    See the user guide's *Sparse gradients*.
 
     Switching ``momentum`` on or ``centered`` on after the first step starts the new buffer at
     zero (``torch.optim.RMSprop`` raises a ``KeyError`` there).
@@ -1211,6 +1231,20 @@ class RMSprop(_Optimizer):
     0.00125
     >>> opt.state[model.weight]["step"]
     tensor(30.)
+
+    Sparse gradients, which ``torch.optim.RMSprop`` refuses: only
+    the rows a batch uses move.
+
+    >>> emb = torch.nn.Embedding(1000, 8, sparse=True)
+    >>> opt = RMSprop(emb.parameters(), lr=0.01)
+    >>> before = emb.weight.detach().clone()
+    >>> emb(torch.tensor([[3, 7, 3]])).sum().backward()
+    >>> emb.weight.grad.layout
+    torch.sparse_coo
+    >>> opt.step()
+    >>> moved = (emb.weight != before).any(dim=1)
+    >>> moved.nonzero().flatten().tolist()
+    [3, 7]
     """
 
     _name = "RMSprop"
@@ -1332,6 +1366,11 @@ class Adagrad(_Optimizer):
         AdaGrad. False is torch's form.
     nonfinite : {"propagate", "raise", "skip"}, default "propagate", keyword-only
         What a step does with NaN/inf gradients, as for :class:`RMSprop`.
+    lazy : bool, default False, keyword-only
+        For sparse gradients with ``weight_decay > 0``, which would move the rows left out:
+        False refuses them, as ``torch.optim.Adagrad`` does (with its message, in a
+        ``ValueError`` that is also a ``RuntimeError``); True applies the decay to the rows
+        present only. Without weight decay the two are the same.
     foreach, fused, differentiable : keyword-only
         Accepted at torch's defaults (``foreach`` and ``fused`` None or False,
         ``differentiable`` False); any other value raises ``ValueError``.
@@ -1349,7 +1388,8 @@ class Adagrad(_Optimizer):
     Raises
     ------
     ValueError, TypeError
-        As for :class:`RMSprop`.
+        As for :class:`RMSprop`; at a step, a sparse gradient with ``weight_decay > 0`` and
+        ``lazy=False`` (the error is also a ``RuntimeError``, as ``torch.optim.Adagrad``'s).
 
     Notes
     -----
@@ -1357,7 +1397,13 @@ class Adagrad(_Optimizer):
     ulp. On the CPU a step is one compiled call per group and dtype (one per distinct step
     count, when the parameters of a group have taken different numbers of steps); CUDA
     tensors go through :func:`rmsprop_nb.cuda.adagrad_step`'s kernel on torch's current
-    stream. Sparse gradients are refused.
+    stream.
+
+    Sparse gradients (COO, of CPU parameters) take ``torch.optim.Adagrad``'s sparse path:
+    repeated indices summed, then only the rows present updated, which is the dense step's
+    result since a zero gradient changes nothing. :func:`rmsprop_nb.kernels.adagrad_step_rows`
+    does it in one call per parameter, on the gradient's indices and values as they are
+    (without ``coalesce``). See the user guide's *Sparse gradients*.
 
     References
     ----------
@@ -1393,6 +1439,21 @@ class Adagrad(_Optimizer):
     >>> twin.load_state_dict(opt.state_dict())
     >>> twin.state_dict()["state"][0]["step"]
     tensor(20.)
+
+    Sparse gradients (``nn.Embedding(sparse=True)``) are stepped as
+    ``torch.optim.Adagrad`` steps them, at the cost of the rows used:
+
+    >>> emb = torch.nn.Embedding(1000, 8, sparse=True)
+    >>> twin = torch.nn.Embedding.from_pretrained(
+    ...     emb.weight.detach().clone(), freeze=False, sparse=True)
+    >>> ours = Adagrad(emb.parameters(), lr=0.1)
+    >>> theirs = torch.optim.Adagrad(twin.parameters(), lr=0.1)
+    >>> ids = torch.randint(0, 1000, (32, 20))
+    >>> for e, opt in ((emb, ours), (twin, theirs)):
+    ...     e(ids).pow(2).sum().backward()
+    ...     opt.step()
+    >>> torch.allclose(emb.weight, twin.weight)
+    True
     """
 
     _name = "Adagrad"

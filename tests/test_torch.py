@@ -910,6 +910,11 @@ def test_the_torch_benchmark_runs_and_reports_its_targets(tmp_path):
     assert set(results["cases"]["digits"]["step"]) == {
         "rms_ours", "rms_single", "rms_foreach", "ada_ours", "ada_single", "ada_foreach",
         "ada_fused"}
+    assert set(results["cases"]["embedding"]["step"]) == {
+        "ada_ours", "ada_single", "rms_ours", "rms_lazy"}
+    sparse = [t for t in results["targets"] if t["target"].startswith("sparse embedding")]
+    assert len(sparse) == 1 and sparse[0]["met"] is not None  # measured (met or not)
+    assert "RMSprop exact vs RMSprop lazy" in r.stdout
     assert ".. list-table:: digits MLP 64-64-10" in (tmp_path / "torch.rst").read_text()
 
 
