@@ -690,8 +690,8 @@ class _Optimizer(torch.optim.Optimizer):
 
         The state is checked first (the keys of every parameter's state, the shapes of its
         tensors); on a mismatch nothing changes. Keys of a group that the saved state lacks
-        (``eps_in_sqrt`` and ``nonfinite``, in a state saved by ``torch.optim``) keep their
-        current values.
+        (``eps_in_sqrt``, ``nonfinite`` and ``lazy``, in a state saved by ``torch.optim``) keep
+        their current values.
         """
         with self._exclusive("load_state_dict"):
             self._check_state_dict(state_dict)
@@ -1367,8 +1367,8 @@ class Adagrad(_Optimizer):
     nonfinite : {"propagate", "raise", "skip"}, default "propagate", keyword-only
         What a step does with NaN/inf gradients, as for :class:`RMSprop`.
     lazy : bool, default False, keyword-only
-        For sparse gradients with ``weight_decay > 0``, which would move the rows left out:
-        False refuses them, as ``torch.optim.Adagrad`` does (with its message, in a
+        For sparse gradients with a nonzero ``weight_decay``, which would move the rows left
+        out: False refuses them, as ``torch.optim.Adagrad`` does (with its message, in a
         ``ValueError`` that is also a ``RuntimeError``); True applies the decay to the rows
         present only. Without weight decay the two are the same.
     foreach, fused, differentiable : keyword-only
@@ -1388,8 +1388,9 @@ class Adagrad(_Optimizer):
     Raises
     ------
     ValueError, TypeError
-        As for :class:`RMSprop`; at a step, a sparse gradient with ``weight_decay > 0`` and
-        ``lazy=False`` (the error is also a ``RuntimeError``, as ``torch.optim.Adagrad``'s).
+        As for :class:`RMSprop`; at a step, a sparse gradient with a nonzero
+        ``weight_decay`` and ``lazy=False`` (the error is also a ``RuntimeError``, as
+        ``torch.optim.Adagrad``'s).
 
     Notes
     -----
