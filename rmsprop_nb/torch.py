@@ -547,11 +547,9 @@ class _Plan:
                     return False
         return True
 
-    def check_grads(self, grads, h):
-        """Check every gradient of the group (raise before anything changes); return the
-        steps of its sparse columns."""
-        for b in self.buckets:
-            b.check_grads(grads)
+    def check_sparse(self, grads, h):
+        """Check the sparse gradients of the group (raise before anything changes); return
+        the steps of its sparse columns."""
         return [c.check_grad(grads[c.j], h) for c in self.sparse]
 
 
@@ -871,10 +869,14 @@ class _Optimizer(torch.optim.Optimizer):
             if plan is None or plan.key != key or not plan.fresh(params, state):
                 plan = self._plans[i] = self._build_plan(i, params, grads, h, key)
             try:
-                rows = plan.check_grads(grads, h)
+                for b in plan.buckets:
+                    b.check_grads(grads)
+                rows = plan.check_sparse(grads, h) if plan.sparse else ()
             except _LayoutChanged:  # a gradient turned sparse, or dense
                 plan = self._plans[i] = self._build_plan(i, params, grads, h, key)
-                rows = plan.check_grads(grads, h)
+                for b in plan.buckets:
+                    b.check_grads(grads)
+                rows = plan.check_sparse(grads, h)
             if plan.buckets or rows:
                 work.append((i, plan, h, rows))
         for i, plan, h, rows in work:

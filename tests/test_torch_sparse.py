@@ -620,3 +620,22 @@ def test_nonfinite_skip_skips_sparse_steps_too():
     opt.step()
     _assert_same(opt, params, snapshot)
     assert opt.skipped_steps == 1
+
+
+def test_lazy_is_a_key_of_each_group():
+    """One group lazy with momentum, one exact: each steps its table in its own mode; a
+    lazy that is not a bool is refused like any flag."""
+    gen = torch.Generator().manual_seed(23)
+    a, b = (torch.randn(8, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+            for _ in range(2))
+    opt = rt.RMSprop([{"params": [a], "lazy": True, "momentum": 0.9}, {"params": [b]}],
+                     lr=0.01, alpha=0.9)
+    for p in (a, b):
+        p.grad = torch.sparse_coo_tensor(
+            [[1, 5]], torch.ones(2, 2, dtype=torch.float64), (8, 2))
+    opt.step()
+    assert "momentum_buffer" in opt.state[a] and a not in opt._lags and b in opt._lags
+    with pytest.raises(TypeError, match=r"RMSprop: lazy must be True or False, got str"):
+        rt.RMSprop([a], lazy="yes")
+    with pytest.raises(TypeError, match=r"param_groups\[2\]\['lazy'\] must be True or False"):
+        opt.add_param_group({"params": [torch.ones(2, requires_grad=True)], "lazy": 1.0})
