@@ -922,6 +922,8 @@ def test_the_torch_benchmark_runs_and_reports_its_targets(tmp_path):
 # -- docstring examples -------------------------------------------------------------------------
 
 
+# (torch.optim.Adagrad's sparse step, in an example, warns that torch checks no invariants)
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning")
 def test_examples_in_the_docstrings_run():
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(
         optionflags=doctest.ELLIPSIS)
