@@ -187,10 +187,10 @@ TORCH_API = """\
 .. currentmodule:: rmsprop_nb.torch
 
 .. autoclass:: RMSprop
-   :members: step, add_param_group, load_state_dict
+   :members: step, state_dict, load_state_dict, add_param_group
 
 .. autoclass:: Adagrad
-   :members: step, add_param_group, load_state_dict
+   :members: step, state_dict, load_state_dict, add_param_group
 """
 
 

@@ -14,6 +14,13 @@ gradient tensors every step) after checking each gradient, and rebuilds a table 
 parameter's or a state tensor's storage has changed. The ``step`` counters, 0-dim tensors as
 in torch, are advanced by one compiled call per table, not one torch operation each.
 
+A parameter whose gradient is sparse (COO, as ``nn.Embedding(sparse=True)`` makes) is stepped
+by the row kernels of :mod:`rmsprop_nb.kernels` instead, one call per parameter, on the
+gradient's indices and values as they are (repeated rows are summed by the kernels, not by
+``coalesce``). Exact RMSprop keeps, for such a parameter, the step as of which each row is up
+to date (``_Lag``), outside ``state``: every row is brought up to date before the state is
+read (``state_dict``, pickling) and before the parameter takes another kind of step.
+
 This is the only module of the package that imports torch; ``import rmsprop_nb`` does not.
 """
 
@@ -38,7 +45,7 @@ except ImportError as exc:  # not installed, or an installation that cannot be i
 import torch.optim.optimizer as _torch_optimizer  # noqa: E402
 from numba import carray
 
-from . import _loops, _math, _threads, _validation
+from . import _loops, _math, _threads, _validation, kernels
 from ._jit import jit
 from ._loops import _AVGS, _BUFS, _GRADS, _GROUP, _PARAMS, _SIZES, _STATE
 
@@ -165,8 +172,10 @@ class _Bucket:
         of size-1 dimensions."""
         name = self.opt._name
         where = f"{name}.step: the gradient of {self.where(c.j)}"
+        if g.layout is torch.sparse_coo:
+            raise _LayoutChanged
         if g.layout is not torch.strided:
-            raise _sparse_error(name, self.where(c.j), g)
+            raise _layout_error(name, self.where(c.j), g)
         if g.dtype is not c.dtype:
             raise TypeError(f"{where} has dtype {g.dtype} but the parameter has {c.dtype}")
         if g.device != c.p.device:
@@ -373,12 +382,140 @@ def _current_stream(device):
     return cuda.external_stream(torch.cuda.current_stream(device).cuda_stream)
 
 
-def _sparse_error(name, where, g):
+def _layout_error(name, where, g):
     return TypeError(
-        f"{name}.step: the gradient of {where} is sparse ({g.layout}); sparse gradients "
-        "(e.g. nn.Embedding(sparse=True)) are not supported yet: they come with the "
-        "row-sparse kernels. Use a dense gradient, or torch.optim for this parameter."
+        f"{name}.step: the gradient of {where} has layout {g.layout}; rmsprop_nb.torch takes "
+        "dense (strided) gradients and sparse COO ones (torch.sparse_coo, as "
+        "nn.Embedding(sparse=True) makes): convert it, e.g. with g.to_sparse_coo()"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Sparse gradients: a parameter stepped by the row kernels, one call per step.
+# --------------------------------------------------------------------------------------------
+
+
+class _LayoutChanged(Exception):
+    """A gradient is sparse where the group's plan has a dense one, or the other way round:
+    the plan is rebuilt (raised while the gradients are checked, before anything changes)."""
+
+
+class _SparseOptionError(ValueError, RuntimeError):
+    """Bad input, a ValueError as everywhere in this package, that ``torch.optim`` reports
+    as a RuntimeError: code written for ``torch.optim`` catches it as before."""
+
+
+@jit
+def _check_entries(indices, bounds, values, spans):
+    """A COO gradient's ``indices`` (sparse_dim x nnz) and ``values``, checked in one call:
+    the position of the first entry with an index outside ``[0, bounds[axis])``; else -2 when
+    the indices or the values share memory with a parameter (``spans``: the parameters' sorted
+    byte ranges, see ``_Optimizer._refresh_spans``); else -1."""
+    for j in range(indices.shape[1]):
+        for a in range(indices.shape[0]):
+            if indices[a, j] < 0 or indices[a, j] >= bounds[a]:
+                return j
+    if _loops._overlaps_spans(indices, spans) or _loops._overlaps_spans(values, spans):
+        return -2
+    return -1
+
+
+# One step of a _SparseColumn: the row indices (int64, into the tables' first axis), the
+# values (one row of the tables' shape each), the tables (parameter, then its state tensors
+# as the bucket columns order them; None where unused), and the gradient's sparse_dim.
+_RowsStep = namedtuple("_RowsStep", "column rows values tables d")
+
+
+class _SparseColumn:
+    """A CPU parameter whose gradient is sparse (COO): the row kernels update the rows the
+    gradient names, reading its indices and values where they are.
+
+    A COO gradient with ``sparse_dim() == d`` holds values for entries of the first ``d`` axes
+    (``nn.Embedding``: ``d == 1``, the rows of the table): the kernels see the parameter and
+    its state, C-contiguous, as tables of ``prod(shape[:d])`` rows of ``shape[d:]``.
+    """
+
+    def __init__(self, opt, group_index, j, p, tensors, step):
+        self.opt, self.group_index, self.j, self.p = opt, group_index, j, p
+        self.tensors = tensors  # the state tensors (square_avg or sum, momentum_buffer, grad_avg)
+        self.arrays = tuple(None if t is None else t.detach().numpy() for t in (p,) + tensors)
+        self.count = step.numpy()  # torch's step counter, a 0-dim view
+        self.layouts = {}  # d -> (the tables, the bounds of the first d axes)
+
+    def where(self):
+        return f"param_groups[{self.group_index}]['params'][{self.j}]"
+
+    def _layout(self, d):
+        layout = self.layouts.get(d)
+        if layout is None:
+            shape = tuple(self.p.shape)
+            rows = (math.prod(shape[:d]),) + shape[d:]
+            tables = tuple(None if a is None else a.reshape(rows) for a in self.arrays)
+            layout = self.layouts[d] = (tables, np.array(shape[:d], np.int64))
+        return layout
+
+    def check_grad(self, g, h):
+        """Check the sparse gradient ``g`` against the parameter and the group's options
+        ``h`` (raise before anything changes); return the step the kernels will take."""
+        if g.layout is not torch.sparse_coo:
+            raise _LayoutChanged
+        opt, p = self.opt, self.p
+        where = f"{opt._name}.step: the gradient of {self.where()}"
+        if g.dtype is not p.dtype:
+            raise TypeError(f"{where} has dtype {g.dtype} but the parameter has {p.dtype}")
+        if g.device != p.device:
+            raise ValueError(f"{where} is on {g.device} but the parameter is on {p.device}")
+        if g.shape != p.shape:
+            raise ValueError(f"{where} has shape {tuple(g.shape)} but the parameter has "
+                             f"{tuple(p.shape)}")
+        d = g.sparse_dim()
+        tables, bounds = self._layout(d)
+        indices = g._indices().numpy()
+        values = g._values().detach().contiguous().numpy()
+        bad = _check_entries(indices, bounds, values, opt._spans)
+        if bad >= 0:
+            index = indices[:, bad].tolist()
+            raise ValueError(
+                f"{where} has the index {index[0] if d == 1 else index} at position {bad} of "
+                f"its indices, out of range for the parameter's shape {tuple(p.shape)}"
+            )
+        if bad == -2:
+            raise ValueError(f"{where} shares memory with a parameter (it would be read after "
+                             "that parameter was updated)")
+        if d == 1:
+            rows = indices[0]
+        elif d == 0:
+            rows = np.zeros(indices.shape[1], np.int64)
+        else:  # (a new array)
+            rows = np.ravel_multi_index(tuple(indices), tuple(p.shape[:d]))
+        opt._check_sparse_options(self.where(), self.group_index, h)
+        return _RowsStep(self, rows, values, tables, d)
+
+    def advance(self):
+        """Count this step in torch's ``step`` tensor; return the new count."""
+        self.count += 1
+        return int(self.count)
+
+
+class _Lag:
+    """Exact RMSprop on a parameter stepped by sparse gradients: ``last_step[r]`` is the
+    parameter's step count as of which row ``r`` of ``s`` (and ``gavg``) is up to date; the
+    steps each row missed decay it by ``alpha`` (see :func:`rmsprop_nb.kernels.rmsprop_catch_up`).
+    ``key``: what the tables were (sparse_dim, the state tensors); a step of the parameter
+    with another key, another alpha, lazy or dense brings every row up to date first."""
+
+    __slots__ = ("key", "alpha", "last_step", "s", "gavg")
+
+    def __init__(self, key, alpha, last_step, s, gavg):
+        self.key, self.alpha, self.last_step, self.s, self.gavg = key, alpha, last_step, s, gavg
+
+    def fits(self, r, h):
+        """True when the sparse step ``r`` (options ``h``) continues this bookkeeping."""
+        return (not h.lazy and h.alpha == self.alpha and r.d == self.key[0]
+                and all(map(operator.is_, r.column.tensors[::2], self.key[1:])))
+
+    def catch_up(self, step):
+        kernels.rmsprop_catch_up(self.s, self.last_step, step, self.alpha, grad_avg=self.gavg)
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,10 +524,11 @@ def _sparse_error(name, where, g):
 
 
 class _Plan:
-    def __init__(self, key, group_params, buckets, entries):
+    def __init__(self, key, group_params, buckets, sparse, entries):
         self.key = key
         self.group_params = list(group_params)
         self.buckets = buckets
+        self.sparse = sparse  # the _SparseColumns
         # (param, its data_ptr, its state dict, that dict's tensors the tables use) at build
         # time: when any of these is no longer so, the tables are rebuilt.
         self.entries = entries
@@ -409,6 +547,11 @@ class _Plan:
                     return False
         return True
 
+    def check_sparse(self, grads, h):
+        """Check the sparse gradients of the group (raise before anything changes); return
+        the steps of its sparse columns."""
+        return [c.check_grad(grads[c.j], h) for c in self.sparse]
+
 
 # --------------------------------------------------------------------------------------------
 # The optimizers.
@@ -423,10 +566,11 @@ class _Optimizer(torch.optim.Optimizer):
     _ranges: dict = {}  # hyperparameter -> rule of _validation.check_range
     _bools: tuple = ()  # the flags among the hyperparameters
     _torch_flags: dict = {}  # torch's flag -> the values accepted here
-    _ours = {"eps_in_sqrt": False, "nonfinite": "propagate"}
+    _ours = {"eps_in_sqrt": False, "nonfinite": "propagate", "lazy": False}
 
     def __init__(self, params, defaults):
         self._plans = {}
+        self._lags = {}  # exact RMSprop: parameter -> _Lag
         self._checked = {}
         self._busy = threading.RLock()
         self._spans = np.zeros((2, 0), np.int64)
@@ -544,8 +688,8 @@ class _Optimizer(torch.optim.Optimizer):
 
         The state is checked first (the keys of every parameter's state, the shapes of its
         tensors); on a mismatch nothing changes. Keys of a group that the saved state lacks
-        (``eps_in_sqrt`` and ``nonfinite``, in a state saved by ``torch.optim``) keep their
-        current values.
+        (``eps_in_sqrt``, ``nonfinite`` and ``lazy``, in a state saved by ``torch.optim``) keep
+        their current values.
         """
         with self._exclusive("load_state_dict"):
             self._check_state_dict(state_dict)
@@ -600,10 +744,53 @@ class _Optimizer(torch.optim.Optimizer):
         self.__dict__.setdefault("skipped_steps", 0)
         self.__dict__.setdefault("_busy", threading.RLock())  # (held during load_state_dict)
         self._plans, self._checked = {}, {}
+        self._lags = {}  # a new state: every row is up to date
         self._refresh_spans()
 
     def _exclusive(self, what):
         return _Exclusive(self, what)
+
+    def state_dict(self):
+        """Return the state as ``torch.optim`` does (:meth:`torch.optim.Optimizer.state_dict`).
+
+        After sparse steps of exact RMSprop, every row of the state is first brought up to
+        date, so that the saved ``square_avg`` (and ``grad_avg``) is what dense steps give:
+        the state dict has ``torch.optim``'s keys and meaning, and loads into it.
+        """
+        if self._lags:
+            with self._exclusive("state_dict"):
+                self._catch_up()
+        return super().state_dict()
+
+    def __getstate__(self):
+        if self._lags:  # pickled or copied: the state as it is after the steps taken
+            with self._exclusive("pickle"):
+                self._catch_up()
+        return super().__getstate__()
+
+    def _catch_up(self):
+        """Bring every row of the exact RMSprop states up to date (as of each parameter's
+        own step count); no bookkeeping is left."""
+        for p, lag in self._lags.items():
+            st = self.state.get(p)
+            if st is not None and st.get("square_avg") is lag.key[1]:  # (not replaced)
+                lag.catch_up(int(st["step"]))
+        self._lags.clear()
+
+    def _catch_up_before(self, work):
+        """Exact RMSprop: a parameter with lagging rows that takes another kind of step now
+        (dense, lazy, another alpha or other state tensors) is brought up to date as of its
+        last step first; one without a gradient now keeps its bookkeeping."""
+        sparse = {r.column.p: (r, h) for _, _, h, rows in work for r in rows}
+        for p, lag in list(self._lags.items()):
+            if p.grad is None:
+                continue
+            step = sparse.get(p)
+            if step is None or not lag.fits(*step):
+                del self._lags[p]
+                st = self.state.get(p)
+                if st is not None and st.get("square_avg") is lag.key[1]:
+                    lag.catch_up(int(st["step"]))
 
     # -- step ------------------------------------------------------------------------------
 
@@ -681,31 +868,47 @@ class _Optimizer(torch.optim.Optimizer):
             key = (tuple(g is None for g in grads), self._state_flags(h))
             if plan is None or plan.key != key or not plan.fresh(params, state):
                 plan = self._plans[i] = self._build_plan(i, params, grads, h, key)
-            for b in plan.buckets:
-                b.check_grads(grads)
-            if plan.buckets:
-                work.append((i, plan, h))
-        for i, plan, h in work:
-            if h.nonfinite != "propagate" and self._skip_nonfinite(plan, h):
+            try:
+                for b in plan.buckets:
+                    b.check_grads(grads)
+                rows = plan.check_sparse(grads, h) if plan.sparse else ()
+            except _LayoutChanged:  # a gradient turned sparse, or dense
+                plan = self._plans[i] = self._build_plan(i, params, grads, h, key)
+                for b in plan.buckets:
+                    b.check_grads(grads)
+                rows = plan.check_sparse(grads, h)
+            if plan.buckets or rows:
+                work.append((i, plan, h, rows))
+        for i, plan, h, rows in work:
+            if h.nonfinite != "propagate" and self._skip_nonfinite(i, plan, h, rows):
                 return
-        for _, plan, h in work:
+        if self._lags:
+            self._catch_up_before(work)
+        for _, plan, h, rows in work:
             for b in plan.buckets:
                 lo, hi = b.advance_steps()
                 self._update(b, h, lo, hi)
+            for r in rows:
+                self._update_rows(r, h, r.column.advance())
             _increment_version(plan.params)
 
-    def _skip_nonfinite(self, plan, h):
+    def _skip_nonfinite(self, i, plan, h, rows):
+        """nonfinite="raise"/"skip": scan the group's gradients (the values of the sparse
+        ones) before anything changes; True to skip the step."""
+        bad = [r.column.j for r in rows if _loops._count_nonfinite(r.values.reshape(-1))]
         for b in plan.buckets:
             j = b.first_nonfinite()
             if j >= 0:
-                if h.nonfinite == "raise":
-                    raise FloatingPointError(
-                        f"{self._name}.step: the gradient of {b.where(j)} contains NaN or "
-                        "infinity; nothing was updated (nonfinite='raise')"
-                    )
-                self.skipped_steps += 1
-                return True
-        return False
+                bad.append(j)
+        if not bad:
+            return False
+        if h.nonfinite == "raise":
+            raise FloatingPointError(
+                f"{self._name}.step: the gradient of param_groups[{i}]['params'][{min(bad)}] "
+                "contains NaN or infinity; nothing was updated (nonfinite='raise')"
+            )
+        self.skipped_steps += 1
+        return True
 
     def _hyper(self, i, group):
         """The group's hyperparameters as Python floats and bools, checked when changed."""
@@ -731,22 +934,28 @@ class _Optimizer(torch.optim.Optimizer):
 
     def _build_plan(self, i, params, grads, h, key):
         """Check the group's parameters that have gradients, create or complete their state,
-        and sort them into buckets by device and dtype."""
+        and sort them into buckets by device and dtype (and those with sparse gradients into
+        sparse columns)."""
         self._refresh_spans()
-        by_kind, entries = {}, []
+        by_kind, entries, sparse = {}, [], []
         for j, (p, g) in enumerate(zip(params, grads)):
             if g is None:
                 continue
             where = f"param_groups[{i}]['params'][{j}]"
             self._check_param(where, p)
-            if g.layout is not torch.strided:
-                raise _sparse_error(self._name, where, g)
+            if g.layout is torch.sparse_coo:
+                self._check_sparse_param(where, p)
+            elif g.layout is not torch.strided:
+                raise _layout_error(self._name, where, g)
             st = self.state[p]
             tensors = self._prepare_state(where, p, st, h)
             step = st["step"]
-            kind = (p.device, _REAL[p.dtype])
-            column = _Column(j, p, p.shape, p.stride(), p.dtype, tensors, step)
-            by_kind.setdefault(kind, []).append(column)
+            if g.layout is torch.sparse_coo:
+                sparse.append(_SparseColumn(self, i, j, p, tensors, step))
+            else:
+                kind = (p.device, _REAL[p.dtype])
+                column = _Column(j, p, p.shape, p.stride(), p.dtype, tensors, step)
+                by_kind.setdefault(kind, []).append(column)
             refs = tuple((k, st[k]) for k in ("step",) + self._state_keys if k in st)
             entries.append((p, p.data_ptr(), st, refs))
         buckets = []
@@ -757,7 +966,29 @@ class _Optimizer(torch.optim.Optimizer):
                        c._replace(step=self._new_step(c.p, c.step, first)) for c in columns]
             buckets.append(_BUCKETS[device.type](self, i, columns, real))
         entries = [(p, ptr, st, tuple((k, st[k]) for k, _ in refs)) for p, ptr, st, refs in entries]
-        return _Plan(key, params, buckets, entries)
+        return _Plan(key, params, buckets, sparse, entries)
+
+    def _check_sparse_param(self, where, p):
+        """A parameter whose gradient is sparse: the row kernels must be able to update it."""
+        sparse = f"{self._name}.step: the gradient of {where} is sparse"
+        if p.device.type != "cpu":
+            raise TypeError(
+                f"{sparse} and the parameter is on {p.device}; rmsprop_nb.torch steps sparse "
+                "gradients of CPU parameters only. On the GPU, call "
+                f"rmsprop_nb.cuda.{self._name.lower()}_step_rows with the gradient's indices "
+                "and values, or use a dense gradient"
+            )
+        if p.is_complex():
+            raise TypeError(
+                f"{sparse} and the parameter is complex ({p.dtype}); sparse steps take float32 "
+                "and float64 parameters: use a dense gradient for it"
+            )
+        if not p.is_contiguous():
+            raise ValueError(
+                f"{sparse}, which needs a contiguous parameter (the kernels see it as a table "
+                f"of rows); it has shape {tuple(p.shape)} and strides {p.stride()}: make it "
+                "contiguous (p.data = p.data.contiguous())"
+            )
 
     def _new_step(self, p, old, dtype):
         st = self.state[p]
@@ -893,6 +1124,15 @@ class RMSprop(_Optimizer):
         parameters and state (torch's behaviour); raise ``FloatingPointError`` before anything
         changes; or skip the whole step (no group changes, no step counted), counting it in
         :attr:`skipped_steps`. Checking costs a read of the gradients.
+    lazy : bool, default False, keyword-only
+        What a sparse gradient (``nn.Embedding(sparse=True)``) does to the rows it leaves out.
+        False, the exact mode: the step equals the dense step with zeros on those rows, whose
+        ``square_avg`` (and ``grad_avg``) decay by :math:`\alpha`; the decay reaches a row
+        when it is next present, or when the state is read. ``momentum`` and
+        ``weight_decay`` would move the absent rows too, so a sparse gradient in a group that
+        uses them raises ``ValueError``. True: only the rows present decay and update
+        (TensorFlow's ``SparseApplyRMSProp``); ``momentum`` and ``weight_decay`` act on those
+        rows only. Dense gradients are stepped the same either way.
     foreach, capturable, differentiable : keyword-only
         Accepted at torch's defaults (``foreach`` None or False, the others False) so that
         code written for ``torch.optim.RMSprop`` runs unchanged; any other value raises
@@ -903,11 +1143,12 @@ class RMSprop(_Optimizer):
     ----------
     param_groups : list of dict
         As in ``torch.optim``: each group's parameters and hyperparameters (including
-        ``eps_in_sqrt`` and ``nonfinite``). They may be changed between steps.
+        ``eps_in_sqrt``, ``nonfinite`` and ``lazy``). They may be changed between steps.
     state : dict
         Per parameter, as ``torch.optim.RMSprop`` keeps it: ``step`` (a 0-dim float32
         tensor; float64 when torch's default dtype is), ``square_avg`` and, when on,
-        ``momentum_buffer`` and ``grad_avg``.
+        ``momentum_buffer`` and ``grad_avg``. After exact sparse steps the rows left out are
+        behind here until :meth:`state_dict` (or pickling) brings them up to date.
     skipped_steps : int
         Steps skipped by ``nonfinite="skip"`` (kept by this object, not in the state dict).
 
@@ -915,7 +1156,8 @@ class RMSprop(_Optimizer):
     ------
     ValueError
         A hyperparameter out of its range, a torch flag this class does not support, a
-        parameter that is not one block of memory, or two parameters sharing memory.
+        parameter that is not one block of memory, or two parameters sharing memory; at a
+        step, a sparse gradient with ``momentum`` or ``weight_decay`` in the exact mode.
     TypeError
         A parameter of another dtype (float16, bfloat16, integers), layout or device.
 
@@ -930,7 +1172,16 @@ class RMSprop(_Optimizer):
     group that has a gradient (multi-threaded when they are large together); parameters
     whose gradient is None are skipped and their ``step`` is not advanced. CUDA tensors are
     updated by :func:`rmsprop_nb.cuda.rmsprop_step`'s kernel, one launch per parameter on
-    torch's current stream (needs ``numba-cuda``). Sparse gradients are refused.
+    torch's current stream (needs ``numba-cuda``).
+
+    Sparse gradients (COO, of CPU parameters; ``torch.optim.RMSprop`` refuses them) are
+    stepped by :func:`rmsprop_nb.kernels.rmsprop_step_rows`, one call per parameter, at the
+    cost of the rows present: repeated indices are summed first, as ``coalesce`` would. The
+    exact mode keeps, outside ``state``, the step as of which each row is up to date (8
+    bytes per row) and brings every row up to date before the state is read
+    (:meth:`state_dict`, pickling) or the parameter takes a dense or lazy step, or a step
+    with another ``alpha``: the state dict is ``torch.optim.RMSprop``'s, and loads into it.
+    See the user guide's *Sparse gradients*.
 
     Switching ``momentum`` on or ``centered`` on after the first step starts the new buffer at
     zero (``torch.optim.RMSprop`` raises a ``KeyError`` there).
@@ -982,27 +1233,41 @@ class RMSprop(_Optimizer):
     0.00125
     >>> opt.state[model.weight]["step"]
     tensor(30.)
+
+    Sparse gradients, which ``torch.optim.RMSprop`` refuses: only
+    the rows a batch uses move.
+
+    >>> emb = torch.nn.Embedding(1000, 8, sparse=True)
+    >>> opt = RMSprop(emb.parameters(), lr=0.01)
+    >>> before = emb.weight.detach().clone()
+    >>> emb(torch.tensor([[3, 7, 3]])).sum().backward()
+    >>> emb.weight.grad.layout
+    torch.sparse_coo
+    >>> opt.step()
+    >>> moved = (emb.weight != before).any(dim=1)
+    >>> moved.nonzero().flatten().tolist()
+    [3, 7]
     """
 
     _name = "RMSprop"
     _state_keys = ("square_avg", "momentum_buffer", "grad_avg")
     _ranges = {"lr": "nonnegative", "alpha": "unit", "eps": "nonnegative",
                "weight_decay": "nonnegative", "momentum": "nonnegative"}
-    _bools = ("centered", "maximize", "eps_in_sqrt")
+    _bools = ("centered", "maximize", "eps_in_sqrt", "lazy")
     _torch_flags = {"foreach": (None, False), "capturable": (False,),
                     "differentiable": (False,)}
     _defaults_keys = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize",
-                      "eps_in_sqrt", "nonfinite")
+                      "eps_in_sqrt", "nonfinite", "lazy")
     _hyper_keys = _defaults_keys
     _Hyper = namedtuple("RMSpropHyper", _hyper_keys)
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, maximize=False, *, eps_in_sqrt=False, nonfinite="propagate",
-                 foreach=None, capturable=False, differentiable=False):
+                 lazy=False, foreach=None, capturable=False, differentiable=False):
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
                         weight_decay=weight_decay, capturable=capturable, foreach=foreach,
                         maximize=maximize, differentiable=differentiable,
-                        eps_in_sqrt=eps_in_sqrt, nonfinite=nonfinite)
+                        eps_in_sqrt=eps_in_sqrt, nonfinite=nonfinite, lazy=lazy)
         super().__init__(params, defaults)
 
     def __setstate__(self, state):
@@ -1028,6 +1293,40 @@ class RMSprop(_Optimizer):
 
     def _update(self, bucket, h, lo, hi):
         bucket.rmsprop(h)
+
+    def _check_sparse_options(self, where, i, h):
+        if h.lazy:
+            return
+        moving = [(k, v) for k, v in (("momentum", h.momentum), ("weight_decay", h.weight_decay))
+                  if v > 0]
+        if moving:
+            got = " and ".join(f"param_groups[{i}]['{k}'] is {v!r}" for k, v in moving)
+            names = " and ".join(k for k, _ in moving)
+            raise ValueError(
+                f"RMSprop.step: the gradient of {where} is sparse, but {got}: {names} "
+                f"{'move' if len(moving) > 1 else 'moves'} rows that have no gradient, which "
+                "the exact sparse step (lazy=False, the dense step's result) cannot do; set "
+                f"lazy=True (for the optimizer or this group) to apply "
+                f"{'them' if len(moving) > 1 else 'it'} to the rows present only"
+            )
+
+    def _update_rows(self, r, h, step):
+        x, s, buf, gavg = r.tables
+        buf = buf if h.momentum > 0 else None
+        gavg = gavg if h.centered else None
+        last = None
+        if not h.lazy:
+            lag = self._lags.get(r.column.p)
+            if lag is None:  # every row is up to date as of the last step
+                key = (r.d,) + r.column.tensors[::2]
+                lag = self._lags[r.column.p] = _Lag(
+                    key, h.alpha, np.full(x.shape[0], step - 1, np.int64), s, gavg)
+            last = lag.last_step
+        kernels.rmsprop_step_rows(
+            x, r.rows, r.values, s, h.lr, h.alpha, h.eps, h.eps_in_sqrt, h.weight_decay,
+            h.maximize, h.momentum, buf, h.centered, gavg, last_step=last,
+            step=None if h.lazy else step, lazy=h.lazy,
+        )
 
 
 class Adagrad(_Optimizer):
@@ -1069,6 +1368,11 @@ class Adagrad(_Optimizer):
         AdaGrad. False is torch's form.
     nonfinite : {"propagate", "raise", "skip"}, default "propagate", keyword-only
         What a step does with NaN/inf gradients, as for :class:`RMSprop`.
+    lazy : bool, default False, keyword-only
+        For sparse gradients with a nonzero ``weight_decay``, which would move the rows left
+        out: False refuses them, as ``torch.optim.Adagrad`` does (with its message, in a
+        ``ValueError`` that is also a ``RuntimeError``); True applies the decay to the rows
+        present only. Without weight decay the two are the same.
     foreach, fused, differentiable : keyword-only
         Accepted at torch's defaults (``foreach`` and ``fused`` None or False,
         ``differentiable`` False); any other value raises ``ValueError``.
@@ -1086,7 +1390,9 @@ class Adagrad(_Optimizer):
     Raises
     ------
     ValueError, TypeError
-        As for :class:`RMSprop`.
+        As for :class:`RMSprop`; at a step, a sparse gradient with a nonzero
+        ``weight_decay`` and ``lazy=False`` (the error is also a ``RuntimeError``, as
+        ``torch.optim.Adagrad``'s).
 
     Notes
     -----
@@ -1094,7 +1400,13 @@ class Adagrad(_Optimizer):
     ulp. On the CPU a step is one compiled call per group and dtype (one per distinct step
     count, when the parameters of a group have taken different numbers of steps); CUDA
     tensors go through :func:`rmsprop_nb.cuda.adagrad_step`'s kernel on torch's current
-    stream. Sparse gradients are refused.
+    stream.
+
+    Sparse gradients (COO, of CPU parameters) take ``torch.optim.Adagrad``'s sparse path:
+    repeated indices summed, then only the rows present updated, which is the dense step's
+    result since a zero gradient changes nothing. :func:`rmsprop_nb.kernels.adagrad_step_rows`
+    does it in one call per parameter, on the gradient's indices and values as they are
+    (without ``coalesce``). See the user guide's *Sparse gradients*.
 
     References
     ----------
@@ -1130,28 +1442,43 @@ class Adagrad(_Optimizer):
     >>> twin.load_state_dict(opt.state_dict())
     >>> twin.state_dict()["state"][0]["step"]
     tensor(20.)
+
+    Sparse gradients (``nn.Embedding(sparse=True)``) are stepped as
+    ``torch.optim.Adagrad`` steps them, at the cost of the rows used:
+
+    >>> emb = torch.nn.Embedding(1000, 8, sparse=True)
+    >>> twin = torch.nn.Embedding.from_pretrained(
+    ...     emb.weight.detach().clone(), freeze=False, sparse=True)
+    >>> ours = Adagrad(emb.parameters(), lr=0.1)
+    >>> theirs = torch.optim.Adagrad(twin.parameters(), lr=0.1)
+    >>> ids = torch.randint(0, 1000, (32, 20))
+    >>> for e, opt in ((emb, ours), (twin, theirs)):
+    ...     e(ids).pow(2).sum().backward()
+    ...     opt.step()
+    >>> torch.allclose(emb.weight, twin.weight)
+    True
     """
 
     _name = "Adagrad"
     _state_keys = ("sum",)
     _ranges = {"lr": "nonnegative", "lr_decay": "nonnegative", "eps": "nonnegative",
                "weight_decay": "nonnegative", "initial_accumulator_value": "nonnegative"}
-    _bools = ("maximize", "eps_in_sqrt")
+    _bools = ("maximize", "eps_in_sqrt", "lazy")
     _torch_flags = {"foreach": (None, False), "fused": (None, False),
                     "differentiable": (False,)}
     _defaults_keys = ("lr", "lr_decay", "eps", "weight_decay", "initial_accumulator_value",
-                      "maximize", "eps_in_sqrt", "nonfinite")
+                      "maximize", "eps_in_sqrt", "nonfinite", "lazy")
     _hyper_keys = ("lr", "lr_decay", "eps", "weight_decay", "maximize", "eps_in_sqrt",
-                   "nonfinite")
+                   "nonfinite", "lazy")
     _Hyper = namedtuple("AdagradHyper", _hyper_keys)
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
                  eps=1e-10, maximize=False, *, eps_in_sqrt=False, nonfinite="propagate",
-                 foreach=None, fused=None, differentiable=False):
+                 lazy=False, foreach=None, fused=None, differentiable=False):
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, fused=fused,
-                        eps_in_sqrt=eps_in_sqrt, nonfinite=nonfinite)
+                        eps_in_sqrt=eps_in_sqrt, nonfinite=nonfinite, lazy=lazy)
         super().__init__(params, defaults)
         # As torch.optim.Adagrad: every parameter's state exists from the start.
         for group in self.param_groups:
@@ -1175,3 +1502,18 @@ class Adagrad(_Optimizer):
 
     def _update(self, bucket, h, lo, hi):
         bucket.adagrad(h, lo, hi)
+
+    def _check_sparse_options(self, where, i, h):
+        if h.weight_decay > 0 and not h.lazy:
+            raise _SparseOptionError(
+                "Adagrad.step: weight_decay option is not compatible with sparse gradients "
+                f"(as in torch.optim.Adagrad): param_groups[{i}]['weight_decay'] is "
+                f"{h.weight_decay!r} and the gradient of {where} is sparse; the decay moves "
+                "rows that have no gradient. Set lazy=True (for the optimizer or this group) "
+                "to apply it to the rows present only, or weight_decay=0"
+            )
+
+    def _update_rows(self, r, h, step):
+        x, s = r.tables[:2]
+        kernels.adagrad_step_rows(x, r.rows, r.values, s, h.lr, h.eps, h.eps_in_sqrt,
+                                  h.weight_decay, h.maximize, h.lr_decay, step, lazy=h.lazy)
