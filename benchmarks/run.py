@@ -20,7 +20,8 @@ What is measured, all in this one process (the start-up suite excepted) and in a
 * ``threshold``: the serial and the parallel loop of the kernels by array size, to place
   ``PARALLEL_MIN_BYTES``;
 * ``sparse``: row-sparse steps on an embedding table by table size at fixed k, against the
-  dense step, PyTorch's sparse Adagrad and SparseAdam and the bytes touched (``sparse.py``);
+  dense step, PyTorch's sparse Adagrad and SparseAdam and the bytes touched
+  (``sparse_suite.py``; not ``sparse.py``, which would hide the PyPI package of that name);
 * ``compile``: import and first-call times in fresh processes, cold and from the disk cache;
 * ``noise``: how much the machine's bandwidth moved during the run.
 
@@ -61,7 +62,7 @@ import numpy as np  # noqa: E402
 
 import contenders as C  # noqa: E402
 import report as R  # noqa: E402
-import sparse as S  # noqa: E402
+import sparse_suite as S  # noqa: E402
 import timing as T  # noqa: E402
 
 SUITES = ("sizes", "options", "many", "tiny", "threshold", "sparse", "compile", "noise")
