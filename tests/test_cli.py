@@ -203,9 +203,15 @@ MAGIC = {
 def test_every_format_matplotlib_writes_is_chosen_by_the_extension(fmt, tmp_path, capsys):
     import shutil
 
-    if fmt == "pgf" and not any(shutil.which(t) for t in ("xelatex", "pdflatex", "lualatex")):
-        pytest.skip("matplotlib's pgf backend needs a LaTeX installation")
     out = tmp_path / f"figure.{fmt.upper() if fmt == 'pdf' else fmt}"  # any case
+    if fmt == "pgf" and not any(shutil.which(t) for t in ("xelatex", "pdflatex", "lualatex")):
+        # matplotlib's pgf backend needs LaTeX: without it, a clear error and no file.
+        with pytest.raises(SystemExit) as exit_:
+            main(["--out", str(out)])
+        assert exit_.value.code == 2
+        assert "argument --out: cannot write" in capsys.readouterr().err
+        assert os.listdir(tmp_path) == []
+        return
     assert main(["--out", str(out)]) == 0
     assert capsys.readouterr().out == f"{BOOK_RMSPROP}\nsaved figure to {out}\n"
     data = out.read_bytes()
