@@ -20,7 +20,7 @@ from numba import types
 from numba.extending import lower_builtin, type_callable
 
 from ._jit import jit
-from ._validation import OutOfRange
+from ._validation import RULES, OutOfRange
 
 RMSPropHyper = namedtuple(
     "RMSPropHyper",
@@ -144,8 +144,8 @@ def _rmsprop_catch_up(s, gavg, f):
 # dtype of ``x``. ``where`` names the caller in the message ("rmsprop_step", "RMSProp.step").
 # --------------------------------------------------------------------------------------------
 
-NONNEGATIVE = "a finite number >= 0"
-UNIT = "in [0, 1)"
+NONNEGATIVE = RULES["nonnegative"]
+UNIT = RULES["unit"]
 
 
 # The checks are written out, not a helper called per name: each string literal would make a

@@ -158,18 +158,13 @@ def check_flag(name, value):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
 
 
-def check_int(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    _check_int64(name, value)
-
-
 def _check_int64(name, value):
     if isinstance(value, int) and not -(2**63) <= value < 2**64:
         raise ValueError(f"{name} is out of the 64-bit integer range, got {value!r}")
 
 
-# The ranges of the hyperparameters, as the compiled checks state them (see _math.py).
+# The ranges of the hyperparameters, stated once: for the Python checks here and the compiled
+# ones of _math.py.
 RULES = {"nonnegative": "a finite number >= 0", "unit": "in [0, 1)"}
 
 

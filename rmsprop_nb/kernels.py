@@ -78,24 +78,9 @@ def _overlap_impl(a, b):
     return impl
 
 
-def _same_shape(where, name, a, x):
-    """Raise :class:`ShapeMismatch` unless ``a`` (an array, or ``None``) has ``x``'s shape."""
-
-
-@overload(_same_shape)
-def _same_shape_impl(where, name, a, x):
-    if _is_none(a):
-        return lambda where, name, a, x: None
-
-    def impl(where, name, a, x):
-        if a.shape != x.shape:
-            raise ShapeMismatch(where, name, a.shape, "x", x.shape)
-
-    return impl
-
-
 def _same_shape_as(where, name, a, ref_name, ref):
-    """:func:`_same_shape` against an array named ``ref_name`` (not ``x``)."""
+    """Raise :class:`ShapeMismatch` unless ``a`` (an array, or ``None``) has the shape of the
+    array ``ref``, named ``ref_name`` in the message."""
 
 
 @overload(_same_shape_as)
@@ -108,6 +93,15 @@ def _same_shape_as_impl(where, name, a, ref_name, ref):
             raise ShapeMismatch(where, name, a.shape, ref_name, ref.shape)
 
     return impl
+
+
+def _same_shape(where, name, a, x):
+    """:func:`_same_shape_as` against ``x``."""
+
+
+@overload(_same_shape)
+def _same_shape_impl(where, name, a, x):
+    return lambda where, name, a, x: _same_shape_as(where, name, a, "x", x)
 
 
 @jit(inline=True)
