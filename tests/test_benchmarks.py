@@ -132,3 +132,27 @@ def test_rst_table_keeps_every_cell_text_through_docutils():
     cells = [[entry.astext().replace(report.NBSP, " ") for entry in row.children]
              for row in table.findall(lambda n: n.tagname == "row")]
     assert cells == [["implementation", "1e2", ""]] + rows
+
+
+HAS_DASK = all(importlib.util.find_spec(m) is not None for m in ("dask", "distributed"))
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="needs the dask extra (dask, distributed)")
+def test_dask_suite_runs_every_contender_and_reports_both_ratios(tmp_path):
+    out = tmp_path / "dask.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "dask_suite.py"), "--quick",
+           "--sizes", "40000", "--rounds", "1", "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads(out.read_text())
+    (row,) = results["sizes"]
+    assert set(row["median_s"]) == {
+        f"{kind}, {n}" for kind, n in [("local", "2 threads"), ("tasks", "2 threads"),
+                                       ("dask", "2 workers"), ("local", "1 thread"),
+                                       ("tasks", "1 thread"), ("dask", "1 worker")]
+    }
+    assert all(t > 0 for t in row["median_s"].values())
+    assert set(row["ratio"]) == set(row["ceiling"]) == {"1", "2"}
+    assert set(results["overhead"]["per_task_s"]) == {"wait", "back to back"}
+    assert "| tasks, no Dask |" in proc.stdout and "| ratio without Dask |" in proc.stdout
