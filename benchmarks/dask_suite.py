@@ -23,9 +23,10 @@ What is timed, in alternation round after round (see ``timing.py`` for why):
 
 The throughput ratio ``local time / dask time`` compares the same number of cores (the issue's
 target: >= 0.7 at 1e8 on two cores); ``local time / tasks time`` is the most any Dask
-optimizer whose tasks leave their inputs alone can reach on this machine. Then the fixed costs, on 2 workers: steps of a
-64,000-element parameter in 1, 8 and 64 chunks, waiting for each step (latency) and back to
-back (throughput); the slope over the chunks is the overhead per task.
+optimizer whose tasks leave their inputs alone can reach on this machine. Then the fixed
+costs, on 2 workers: steps of a 64,000-element parameter in 1, 8 and 64 chunks, waiting for
+each step (latency) and back to back (throughput); the slope over the chunks is the overhead
+per task.
 
 Results: a table on stdout and ``--out`` (default ``benchmarks/results/dask.json``).
 Numba is imported inside ``main`` only: a worker process imports this script again when it
@@ -39,7 +40,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -263,16 +263,6 @@ def measure_overhead(cfg, client):
     return dict(step_s_by_chunks=out, per_task_s=per_task)
 
 
-def machine():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def render(results):
     lines = ["", f"{results['date']}, {results['machine']}, {results['cores']} cores", "",
              "| n (float32) | chunks | cores | local | tasks, no Dask | dask | ratio | "
@@ -304,6 +294,9 @@ def main(argv=None):
         import rmsprop_nb  # noqa: F401
     except ImportError:  # a checkout without an install
         sys.path.insert(0, str(HERE.parent))
+    sys.path.insert(0, str(HERE))
+    import report
+
     clusters, closers = {}, []
     for workers in (1, 2):
         cluster, client = start_cluster(workers)
@@ -311,9 +304,9 @@ def main(argv=None):
         closers += [client, cluster]
     try:
         results = dict(
-            date=datetime.datetime.now().isoformat(timespec="seconds"), machine=machine(),
-            cores=os.cpu_count(), config=cfg, sizes=measure_sizes(cfg, clusters),
-            overhead=measure_overhead(cfg, clusters[2]),
+            date=datetime.datetime.now().isoformat(timespec="seconds"),
+            machine=report.machine(), cores=os.cpu_count(), config=cfg,
+            sizes=measure_sizes(cfg, clusters), overhead=measure_overhead(cfg, clusters[2]),
         )
     finally:
         for c in closers:

@@ -4,7 +4,9 @@ and the same tables as reStructuredText for the docs page."""
 from __future__ import annotations
 
 import math
+import platform
 import re
+from pathlib import Path
 
 # The ratios of issue 5, each as (what, implementation, peer): for "ceiling" the value is the
 # fraction of the ceiling kernel's speed reached, for the others how many times faster the
@@ -36,6 +38,18 @@ NAMES = {
     "rms_kernel_loop": "rmsprop_step per array", "rms_np_loop": "NumPy per array",
     "rms_groups": "RMSProp.step, 10 groups",
 }
+
+
+def machine():
+    """The processor's model name (from /proc/cpuinfo where there is one), for a report's
+    header."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def ratio_label(impl, peer):

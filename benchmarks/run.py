@@ -411,18 +411,6 @@ def evaluate_targets(results):
     return targets
 
 
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return cpu
-
-
 def main(argv=None):
     args, cfg = parse_args(argv)
     if args.threads:
@@ -467,7 +455,7 @@ def main(argv=None):
         command=" ".join([Path(sys.executable).name] + sys.argv),
         quick=args.quick, config={k: v for k, v in cfg.items()},
         seconds=round(time.perf_counter() - started, 1),
-        cpu=machine(), logical_cpus=os.cpu_count(), platform=platform.platform(),
+        cpu=R.machine(), logical_cpus=os.cpu_count(), platform=platform.platform(),
         python=platform.python_version(), numpy=np.__version__, numba=numba.__version__,
         torch=C.torch.__version__ if with_torch else None,
         threads=threads, threading_layer=_threading_layer(),

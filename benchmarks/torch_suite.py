@@ -299,7 +299,7 @@ def main(argv=None):
     results["meta"] = dict(
         date=datetime.datetime.now().isoformat(timespec="seconds"),
         command=" ".join([Path(sys.executable).name] + sys.argv), config=cfg,
-        seconds=round(time.perf_counter() - started, 1), cpu=_cpu(), threads=threads,
+        seconds=round(time.perf_counter() - started, 1), cpu=R.machine(), threads=threads,
         torch=torch.__version__, numba=numba.__version__, numpy=np.__version__,
         load=[round(v, 2) for v in os.getloadavg()],
     )
@@ -312,18 +312,6 @@ def main(argv=None):
     print(text)
     print(f"\nresults: {out / 'torch.json'}\ntables for the docs: {out / 'torch.rst'}")
     return results
-
-
-def _cpu():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
