@@ -141,14 +141,16 @@ def _tasks_without_dask(x, g, threads, chunks):
     the new chunks come from the task's buffer pool and replace the old ones, as on a worker."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import dask.array as da
+
     from rmsprop_nb import dask as rd
 
     size = -(-x.size // chunks)
     packed = [np.stack([x[k:k + size], np.zeros_like(x[k:k + size])])
               for k in range(0, x.size, size)]
     grads = [g[k:k + size].copy() for k in range(0, x.size, size)]
-    h = dict(lr=0.01, gamma=0.9, eps=1e-6, eps_in_sqrt=True, weight_decay=0.0,
-             maximize=False, momentum=0.0, centered=False, buf_row=None, avg_row=None)
+    # The hyperparameters a default optimizer sends its tasks (one element: no cluster needed).
+    h = rd.RMSProp([da.zeros(1, dtype=x.dtype)])._task_hyperparams(1)
     pool = ThreadPoolExecutor(threads)  # the kernels release the GIL
 
     def run(ks):
