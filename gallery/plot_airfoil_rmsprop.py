@@ -82,11 +82,12 @@ for label, optimizer_class in concise.items():
                       seed=0)
     plt.title(f"concise: {label}", fontsize=9)
     plt.show()
-if not concise:  # a placeholder keeps this page's figure numbers
+if not concise:  # one placeholder per concise run keeps this page's figure numbers
     print("torch is not installed: no concise run")
-    fig = plt.figure(figsize=(3.5, 2.5))
-    fig.text(0.5, 0.5, "torch is not installed", ha="center")
-    plt.show()
+    for label in ("torch.optim.RMSprop", "rmsprop_nb.torch.RMSprop"):
+        fig = plt.figure(figsize=(3.5, 2.5))
+        fig.text(0.5, 0.5, f"{label}: torch is not installed", ha="center")
+        plt.show()
 
 # %%
 # The book's numbers among 50 seeds

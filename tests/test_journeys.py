@@ -213,6 +213,10 @@ def test_after_a_warm_up_first_calls_compile_nothing_of_the_package(tmp_path):
     assert "compiled: []" not in _run([script.name], tmp_path / "empty", tmp_path)
 
 
+# Top-level modules of the optional extras, and what each needs installed.
+EXTRAS = {"torch": ["torch"], "dask": ["dask", "distributed"], "matplotlib": ["matplotlib"]}
+
+
 def _readme_blocks():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
@@ -223,8 +227,11 @@ def test_readme_code_blocks_run_twice_after_the_cli(block, tmp_path):
     """Every Python block of README, as a new user runs it: after `python -m rmsprop_nb`
     warmed the cache, as a file, twice, each time in a new process."""
     code = _readme_blocks()[block]
-    if "dask" in code:
-        pytest.importorskip("distributed")
+    # A block for an optional extra (its comment says which) skips where that extra is missing.
+    for module in set(re.findall(r"^(?:import|from) (\w+)", code, re.MULTILINE)):
+        if module in EXTRAS:
+            for needed in EXTRAS[module]:
+                pytest.importorskip(needed)
     cache = tmp_path / "numba-cache"
     _run(["-m", "rmsprop_nb", "--out", "fig.png"], cache, tmp_path)
     script = tmp_path / "readme_block.py"
